@@ -1,0 +1,59 @@
+# onemount: two commands on a fresh machine, `make demo` and `make test`.
+# Every target installs what it needs first; a second run skips what is already there.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: all setup test lint typecheck spec-check pytest model demo diagrams diagrams-check bench clean
+
+all: test
+
+# The stamp depends on pyproject.toml, so a changed dependency list reinstalls; otherwise
+# setup is a no-op and `make test` goes straight to the checks.
+$(STAMP): pyproject.toml scripts/ensure-system-deps
+	./scripts/ensure-system-deps
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check onemount tests bench models
+	$(BIN)/ruff format --check onemount tests bench models
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+spec-check: $(STAMP)
+	$(BIN)/onemount spec check
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q -m "not bench and not live" $(PYTEST_ARGS)
+
+model: $(STAMP)
+	$(BIN)/pytest -q -m model $(PYTEST_ARGS)
+
+test: lint typecheck spec-check diagrams-check pytest
+
+diagrams: $(STAMP)
+	$(BIN)/onemount spec diagram --format svg --out docs/diagrams
+	$(BIN)/onemount spec diagram --format mermaid --out docs/diagrams
+	$(BIN)/onemount spec table --out docs/diagrams/transitions.md
+
+# Regenerates into a scratch folder and compares: stale diagrams in docs/ fail the build.
+diagrams-check: $(STAMP)
+	$(BIN)/python -m onemount.statemachine.diagramcheck docs/diagrams
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+demo: $(STAMP)
+	$(BIN)/python -m onemount.demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,3 @@
+from onemount.cli import main
+
+raise SystemExit(main())
