@@ -1,0 +1,100 @@
+"""Guard expressions: the boolean language of ``cond`` and ``unless`` in ``spec/``.
+
+A guard expression is a Python boolean expression over guard *names* only: ``and``, ``or``,
+``not``, parentheses and the literals ``true``/``false``. That is exactly the subset
+python-statemachine's restricted evaluator resolves against a model, so the library and the
+compiled table read the same text. Anything else (calls, attributes, comparisons) is rejected
+when the spec is loaded, because a guard that does I/O or arithmetic has no place in a
+transition table.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+Valuation = Mapping[str, bool]
+_Evaluator = Callable[[Valuation], bool]
+
+
+class GuardSyntaxError(ValueError):
+    """A ``cond``/``unless`` text is not a boolean expression over guard names."""
+
+
+@dataclass(frozen=True)
+class GuardExpr:
+    """A parsed guard: its source text, the names it reads, and a compiled evaluator."""
+
+    source: str
+    names: frozenset[str]
+    _evaluate: _Evaluator = field(repr=False, compare=False)
+
+    def __call__(self, valuation: Valuation) -> bool:
+        return self._evaluate(valuation)
+
+
+_LITERALS = re.compile(r"\b(?:true|false)\b")
+_TRUE = GuardExpr("true", frozenset(), lambda _v: True)
+
+
+def always() -> GuardExpr:
+    """The guard of an unguarded transition."""
+    return _TRUE
+
+
+def parse(text: str) -> GuardExpr:
+    """Parse one guard expression (``true``/``false`` spelled as in YAML or Python)."""
+    normalized = _LITERALS.sub(lambda m: m.group(0).capitalize(), text)
+    try:
+        tree = ast.parse(normalized, mode="eval")
+    except SyntaxError as exc:
+        raise GuardSyntaxError(f"guard {text!r} is not an expression: {exc.msg}") from exc
+    names: set[str] = set()
+    evaluate = _compile(tree.body, text, names)
+    return GuardExpr(text, frozenset(names), evaluate)
+
+
+def conjunction(cond: str | None, unless: str | None) -> GuardExpr:
+    """The guard of a transition: ``cond and not unless``, either part optional."""
+    parts: list[GuardExpr] = []
+    if cond:
+        parts.append(parse(cond))
+    if unless:
+        negated = parse(unless)
+        parts.append(
+            GuardExpr(f"not ({negated.source})", negated.names, lambda v, g=negated: not g(v))
+        )
+    if not parts:
+        return always()
+    if len(parts) == 1:
+        return parts[0]
+    first, second = parts
+    return GuardExpr(
+        f"({first.source}) and {second.source}",
+        first.names | second.names,
+        lambda v: first(v) and second(v),
+    )
+
+
+def _compile(node: ast.expr, text: str, names: set[str]) -> _Evaluator:
+    if isinstance(node, ast.Name):
+        name = node.id
+        names.add(name)
+        return lambda v: bool(v[name])
+    if isinstance(node, ast.Constant) and isinstance(node.value, bool):
+        value = node.value
+        return lambda _v: value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        inner = _compile(node.operand, text, names)
+        return lambda v: not inner(v)
+    if isinstance(node, ast.BoolOp):
+        operands = [_compile(operand, text, names) for operand in node.values]
+        if isinstance(node.op, ast.And):
+            return lambda v: all(op(v) for op in operands)
+        return lambda v: any(op(v) for op in operands)
+    raise GuardSyntaxError(
+        f"guard {text!r}: only names, 'and', 'or', 'not' and true/false are allowed, "
+        f"found {type(node).__name__}"
+    )
