@@ -41,9 +41,7 @@ model: $(STAMP)
 test: lint typecheck spec-check diagrams-check pytest
 
 diagrams: $(STAMP)
-	$(BIN)/onemount spec diagram --format svg --out docs/diagrams
-	$(BIN)/onemount spec diagram --format mermaid --out docs/diagrams
-	$(BIN)/onemount spec table --out docs/diagrams/transitions.md
+	$(BIN)/python -m onemount.statemachine.diagramcheck --write docs/diagrams
 
 # Regenerates into a scratch folder and compares: stale diagrams in docs/ fail the build.
 diagrams-check: $(STAMP)

@@ -63,19 +63,23 @@ def conjunction(cond: str | None, unless: str | None) -> GuardExpr:
         parts.append(parse(cond))
     if unless:
         negated = parse(unless)
-        parts.append(
-            GuardExpr(f"not ({negated.source})", negated.names, lambda v, g=negated: not g(v))
-        )
+        shown = negated.source if negated.source.isidentifier() else f"({negated.source})"
+        parts.append(GuardExpr(f"not {shown}", negated.names, _negation(negated)))
     if not parts:
         return always()
     if len(parts) == 1:
         return parts[0]
     first, second = parts
+    left = first.source if first.source.isidentifier() else f"({first.source})"
     return GuardExpr(
-        f"({first.source}) and {second.source}",
+        f"{left} and {second.source}",
         first.names | second.names,
         lambda v: first(v) and second(v),
     )
+
+
+def _negation(guard: GuardExpr) -> _Evaluator:
+    return lambda v: not guard(v)
 
 
 def _compile(node: ast.expr, text: str, names: set[str]) -> _Evaluator:

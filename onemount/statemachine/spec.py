@@ -228,9 +228,25 @@ def parse_spec(name: str, text: str, meta_text: str, path: Path) -> MachineSpec:
     )
 
 
+class _SpecLoader(yaml.SafeLoader):
+    """``safe_load`` without YAML 1.1's ``on``/``off``/``yes``/``no`` booleans.
+
+    The transition key ``on`` (the effects) would otherwise read as ``True``; python-statemachine's
+    own YAML reader restricts the bool resolver the same way, so both read the same document.
+    """
+
+
+_SpecLoader.yaml_implicit_resolvers = {
+    first: [
+        (tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool" or first in "tTfF"
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _yaml(text: str, where: str) -> object:
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_SpecLoader)
     except yaml.YAMLError as exc:
         raise SpecError(f"{where}: not valid YAML: {exc}") from exc
 
