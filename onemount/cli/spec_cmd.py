@@ -61,6 +61,8 @@ def run_check(args: argparse.Namespace) -> int:
             print(f"  {problem.kind}: {problem.message}")
         if result.exploration is not None:
             print(f"  {result.exploration.summary()}")
+        if result.skipped:
+            print(f"  {result.skipped}")
         failed = failed or not result.ok
     return 1 if failed else 0
 

@@ -27,7 +27,9 @@ def test_table_agrees_with_python_statemachine(name: str) -> None:
         for event in sorted(spec.used_events):
             names = sorted(set().union(*(t.guard.names for t in machine.candidates(state, event))))
             for values in itertools.product((False, True), repeat=len(names)):
-                valuation = dict.fromkeys(spec.guards, False) | dict(zip(names, values, strict=True))
+                valuation = dict.fromkeys(spec.guards, False) | dict(
+                    zip(names, values, strict=True)
+                )
                 if not all(constraint(valuation) for constraint in spec.constraints):
                     continue
                 expected = reference_outcome(spec, state, event, valuation)
