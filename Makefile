@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+MERMAID_STAMP := tools/mermaid/node_modules/.installed-stamp
 PYTEST_ARGS ?=
 
 .PHONY: all setup test lint typecheck spec-check pytest model demo diagrams diagrams-check bench clean
@@ -20,7 +21,12 @@ $(STAMP): pyproject.toml scripts/ensure-system-deps
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+# Mermaid's own parser (node + jsdom) validates the generated .mmd diagrams in the tests.
+$(MERMAID_STAMP): tools/mermaid/package.json tools/mermaid/package-lock.json
+	npm ci --prefix tools/mermaid --silent --no-audit --no-fund
+	touch $(MERMAID_STAMP)
+
+setup: $(STAMP) $(MERMAID_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check onemount tests bench models
@@ -32,7 +38,7 @@ typecheck: $(STAMP)
 spec-check: $(STAMP)
 	$(BIN)/onemount spec check
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(MERMAID_STAMP)
 	$(BIN)/pytest -q -m "not bench and not live" $(PYTEST_ARGS)
 
 model: $(STAMP)
