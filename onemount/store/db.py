@@ -1,0 +1,50 @@
+"""Opening metadata_v2: one writer connection, any number of read-only ones.
+
+WAL with ``synchronous=NORMAL``: a commit survives a crash of the process (the WAL is in the
+OS page cache); a power loss may drop the last transactions but never corrupts the file. See
+docs/store.md for why the outbox does not need FULL.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import apsw
+import apsw.bestpractice
+
+from onemount.store.schema import check_supported, migrate, version
+
+DB_ENV = "ONEMOUNT_DB"
+_BUSY_TIMEOUT_MS = 5000
+
+
+def _common(conn: apsw.Connection) -> None:
+    apsw.bestpractice.connection_dqs(conn)  # "name" is an identifier, never a string
+    conn.set_busy_timeout(_BUSY_TIMEOUT_MS)
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+def open_writer(path: str | Path) -> apsw.Connection:
+    """The single writer connection, migrated to the current schema."""
+    conn = apsw.Connection(str(path))
+    _common(conn)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    migrate(conn)
+    return conn
+
+
+def open_reader(path: str | Path) -> apsw.Connection:
+    """A read-only connection (FUSE lookups, ``onemount stats``); never migrates or writes."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no metadata_v2 database at {path}")
+    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    _common(conn)
+    check_supported(version(conn))
+    return conn
+
+
+def default_path() -> str | None:
+    """The database named by ``$ONEMOUNT_DB``, if any (the CLI's default for ``--db``)."""
+    return os.environ.get(DB_ENV) or None

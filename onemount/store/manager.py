@@ -1,0 +1,403 @@
+"""StateManager: the only code that creates, changes the state of, or purges an item row.
+
+``fire`` loads the row, evaluates the guards the spec names, asks the compiled table for the
+target, applies the declared effects, writes the row, queues or clears intents and appends the
+journal, all in one transaction; a refused event raises ``InvalidTransition`` and changes
+nothing. A trigger in the schema refuses every other write of ``state``: fire opens the door by
+putting a row in ``fire_token`` for the length of its transaction, and closes it before commit.
+
+One StateManager owns the single writer connection. apsw connections may move between threads
+but must not be used concurrently: the engine calls ``fire_batch`` from one worker thread
+(``trio.to_thread`` behind a ``CapacityLimiter(1)``); FUSE lookups use read-only connections.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import apsw
+
+from onemount.statemachine import InvalidTransition, compiled
+from onemount.store import item_bindings, upload_bindings
+from onemount.store.db import open_writer
+from onemount.store.item_bindings import EffectContext, GuardContext, Row, new_local_id
+from onemount.store.names import name_key, validated
+from onemount.store.schema import ITEM_COLUMNS, ROOT_INODE
+
+__all__ = ["Event", "Fired", "InvalidTransition", "StateManager", "UnknownItem"]
+
+ItemRef = int | str | None  # an inode, an item id (local or remote), or None for a new item
+
+_SELECT = f"SELECT {', '.join(ITEM_COLUMNS)} FROM items"
+_BY_INO = f"{_SELECT} WHERE ino = ?"
+_BY_ID = f"{_SELECT} WHERE item_id = ?"
+_INSERT = (
+    f"INSERT INTO items ({', '.join(ITEM_COLUMNS)}) VALUES ({', '.join('?' * len(ITEM_COLUMNS))})"
+)
+_UPDATE = f"UPDATE items SET {', '.join(f'{c} = ?' for c in ITEM_COLUMNS[1:])} WHERE ino = ?"
+_JOURNAL = (
+    "INSERT INTO journal (ino, item_id, machine, from_state, event, to_state, at, worker, detail)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SUBTREE = """
+WITH RECURSIVE sub(ino, depth) AS (
+    SELECT ino, 1 FROM items WHERE parent_ino = ?
+    UNION ALL SELECT items.ino, sub.depth + 1 FROM items JOIN sub ON items.parent_ino = sub.ino
+)
+SELECT items.ino, items.item_id, items.state FROM items JOIN sub USING (ino)
+ORDER BY sub.depth DESC
+"""
+_TERMINAL_JOBS = "('COMPLETED', 'CONFLICTED', 'FAILED', 'CANCELLED')"
+_ADD_INTENT = (
+    "INSERT INTO intents (ino, kind, created, next_attempt) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (ino, kind) DO UPDATE SET job_state = 'QUEUED', attempts = 0,"
+    " next_attempt = excluded.next_attempt, session_url = NULL, session_offset = NULL,"
+    f" last_error = NULL WHERE job_state IN {_TERMINAL_JOBS}"
+)
+_JOB_COLUMNS = (
+    "id",
+    "ino",
+    "kind",
+    "attempts",
+    "next_attempt",
+    "job_state",
+    "session_url",
+    "session_offset",
+    "last_error",
+)
+
+
+class UnknownItem(KeyError):
+    """The item (or the parent named in the context) has no row."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of a batch: ``item`` is an inode, an item id, or ``None`` for a new item."""
+
+    item: ItemRef
+    event: str
+    context: Mapping[str, Any] = field(default_factory=dict)
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Fired:
+    """What a fire did: the item's inode and id after it, and the transition taken."""
+
+    ino: int
+    item_id: str
+    source: str
+    event: str
+    target: str
+
+
+class _LazyGuards(Mapping[str, bool]):
+    """Guards computed on first access: resolve reads only the names its candidates use."""
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx: GuardContext) -> None:
+        self._ctx = ctx
+
+    def __getitem__(self, name: str) -> bool:
+        return item_bindings.GUARDS[name](self._ctx)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(item_bindings.GUARDS)
+
+    def __len__(self) -> int:
+        return len(item_bindings.GUARDS)
+
+
+class StateManager:
+    """The writer of metadata_v2. Build it with :meth:`open` (which migrates) or on a connection."""
+
+    def __init__(
+        self,
+        conn: apsw.Connection,
+        *,
+        worker: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.conn = conn
+        self.worker = worker
+        self._clock = clock
+        self._item = compiled("item")
+        self._upload = compiled("upload")
+
+    @classmethod
+    def open(cls, path: str | Path, *, worker: str | None = None) -> StateManager:
+        return cls(open_writer(path), worker=worker)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ---- transitions -------------------------------------------------------------------------
+
+    def fire(
+        self, item: ItemRef, event: str, *, detail: str | None = None, **context: Any
+    ) -> Fired:
+        """Apply one event in its own transaction; :class:`InvalidTransition` changes nothing."""
+        with self._fire_transaction():
+            return self._apply(item, event, context, detail)
+
+    def fire_batch(
+        self, events: Iterable[Event], *, delta_cursor: str | None = None
+    ) -> list[Fired]:
+        """Apply many events (a delta page) in one transaction, all or none.
+
+        ``delta_cursor`` is stored in the same transaction, so after a crash the cursor never
+        points past items that were not written.
+        """
+        with self._fire_transaction():
+            fired = [self._apply(e.item, e.event, e.context, e.detail) for e in events]
+            if delta_cursor is not None:
+                self._put_kv("delta_cursor", delta_cursor)
+            return fired
+
+    def fire_upload(
+        self, intent_id: int, event: str, *, detail: str | None = None, **context: Any
+    ) -> str:
+        """Move an upload/mkdir intent's job through spec/upload.yaml; returns the new state."""
+        with self._fire_transaction():
+            found = self.conn.execute(
+                f"SELECT {', '.join(_JOB_COLUMNS)} FROM intents WHERE id = ?", (intent_id,)
+            ).fetchone()
+            if found is None:
+                raise UnknownItem(f"no intent {intent_id}")
+            row = dict(zip(_JOB_COLUMNS, found, strict=True))
+            job = upload_bindings.JobContext(row, context, self._clock())
+            guards = {name: guard(job) for name, guard in upload_bindings.GUARDS.items()}
+            transition = self._upload.resolve(row["job_state"], event, guards)
+            for name in transition.effects:
+                upload_bindings.EFFECTS[name](job)
+            self.conn.execute(
+                "UPDATE intents SET job_state = ?, attempts = ?, next_attempt = ?,"
+                " session_url = ?, session_offset = ?, last_error = ? WHERE id = ?",
+                (
+                    transition.target,
+                    row["attempts"],
+                    row["next_attempt"],
+                    row["session_url"],
+                    row["session_offset"],
+                    row["last_error"],
+                    intent_id,
+                ),
+            )
+            self.conn.execute(
+                _JOURNAL,
+                (
+                    row["ino"],
+                    f"intent:{intent_id}",
+                    "upload",
+                    row["job_state"],
+                    event,
+                    transition.target,
+                    job.now,
+                    self.worker,
+                    detail,
+                ),
+            )
+            return transition.target
+
+    @contextmanager
+    def _fire_transaction(self) -> Iterator[None]:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE; INSERT INTO fire_token VALUES (1)")
+        try:
+            yield
+            conn.execute("DELETE FROM fire_token")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _load(self, item: ItemRef) -> Row | None:
+        if item is None:
+            return None
+        query = _BY_INO if isinstance(item, int) else _BY_ID
+        found = self.conn.execute(query, (item,)).fetchone()
+        return None if found is None else dict(zip(ITEM_COLUMNS, found, strict=True))
+
+    def _ino_of(self, ref: int | str) -> int:
+        if isinstance(ref, int):
+            return ref
+        found = self.conn.execute("SELECT ino FROM items WHERE item_id = ?", (ref,)).fetchone()
+        if found is None:
+            raise UnknownItem(f"no item {ref!r}")
+        return int(found[0])
+
+    def _apply(
+        self, item: ItemRef, event: str, context: Mapping[str, Any], detail: str | None
+    ) -> Fired:
+        if "parent" in context:
+            context = {**context, "parent_ino": self._ino_of(context["parent"])}
+        row = self._load(item)
+        if row is None and isinstance(item, int) and item != ROOT_INODE:
+            raise UnknownItem(f"no inode {item}")
+        source = "ABSENT" if row is None else row["state"]
+        guards = _LazyGuards(GuardContext(self.conn, row, context))
+        transition = self._item.resolve(source, event, guards)
+        now = self._clock()
+        creating = row is None
+        if row is None:
+            row = self._new_row(item, context, now)
+        effects = EffectContext(row, context, now, self.worker)
+        for name in transition.effects:
+            item_bindings.EFFECTS[name](effects)
+        row["state"] = transition.target
+        row["updated"] = now
+        if creating:
+            self.conn.execute(_INSERT, tuple(row[c] for c in ITEM_COLUMNS))
+            row["ino"] = self.conn.last_insert_rowid()
+        elif not effects.purge:
+            values = [row[c] for c in ITEM_COLUMNS[1:]]
+            values.append(row["ino"])
+            self.conn.execute(_UPDATE, values)
+        self._apply_intents(row, effects.intents, now)
+        if effects.purge:
+            self._purge(row, event, now, detail)
+        self.conn.execute(
+            _JOURNAL,
+            (
+                row["ino"],
+                row["item_id"],
+                "item",
+                source,
+                event,
+                transition.target,
+                now,
+                self.worker,
+                detail,
+            ),
+        )
+        for copy in effects.spawn:
+            self._apply(None, "local_created", copy, f"conflict copy of inode {row['ino']}")
+        return Fired(row["ino"], row["item_id"], source, event, transition.target)
+
+    def _new_row(self, item: ItemRef, context: Mapping[str, Any], now: float) -> Row:
+        row: Row = dict.fromkeys(ITEM_COLUMNS)
+        is_root = bool(context.get("root"))
+        if is_root:
+            row.update(ino=ROOT_INODE, parent_ino=None, name=context.get("name", "root"))
+        else:
+            if "parent_ino" not in context:
+                raise ValueError("a new item needs a parent")
+            row.update(parent_ino=context["parent_ino"], name=validated(context.get("name", "")))
+        row.update(
+            item_id=item if isinstance(item, str) else new_local_id(),
+            name_key=name_key(row["name"]),
+            kind=context.get("kind", "file"),
+            virtual=0,
+            size=context.get("size", 0),
+            mtime=context.get("mtime", now),
+            mode=context.get("mode"),
+            pinned=0,
+            pending_remote=0 if isinstance(item, str) else 1,
+            has_local_changes=0,
+            local_change_seq=0,
+            created=now,
+        )
+        return row
+
+    def _apply_intents(self, row: Row, operations: list[tuple[str, str]], now: float) -> None:
+        """Run the outbox operations the effects queued, coalesced per item."""
+        conn, ino = self.conn, row["ino"]
+        for operation, kind in operations:
+            if operation == "drop":
+                if kind == "*":
+                    conn.execute("DELETE FROM intents WHERE ino = ?", (ino,))
+                else:
+                    conn.execute("DELETE FROM intents WHERE ino = ? AND kind = ?", (ino, kind))
+                continue
+            pending = {k for (k,) in conn.execute("SELECT kind FROM intents WHERE ino = ?", (ino,))}
+            if kind == "move" and (
+                "delete" in pending or (row["remote_id"] is None and pending & {"upload", "mkdir"})
+            ):
+                continue  # a pending delete wins; a first upload carries the new name anyway
+            if kind == "delete":
+                conn.execute("DELETE FROM intents WHERE ino = ? AND kind = 'move'", (ino,))
+            conn.execute(_ADD_INTENT, (ino, kind, now, now))
+
+    def _purge(self, row: Row, event: str, now: float, detail: str | None) -> None:
+        """Delete the row and, for a folder, its subtree; the journal keeps every one."""
+        conn = self.conn
+        for ino, item_id, state in list(conn.execute(_SUBTREE, (row["ino"],))):
+            conn.execute(
+                _JOURNAL,
+                (
+                    ino,
+                    item_id,
+                    "item",
+                    state,
+                    event,
+                    "REMOVED",
+                    now,
+                    self.worker,
+                    f"purged with folder inode {row['ino']}",
+                ),
+            )
+            conn.execute("DELETE FROM items WHERE ino = ?", (ino,))
+        conn.execute("DELETE FROM items WHERE ino = ?", (row["ino"],))
+
+    # ---- narrow field updates: none of these can touch state ---------------------------------
+
+    def set_pinned(self, ino: int, pinned: bool) -> None:
+        self._update_one(ino, "UPDATE items SET pinned = ? WHERE ino = ?", (int(pinned), ino))
+
+    def set_attrs(self, ino: int, *, mtime: float | None = None, mode: int | None = None) -> None:
+        """setattr of mtime and mode; a size change is an event (local_modified), not this."""
+        self._update_one(
+            ino,
+            "UPDATE items SET mtime = coalesce(?, mtime), mode = coalesce(?, mode) WHERE ino = ?",
+            (mtime, mode, ino),
+        )
+
+    def set_overlay_policy(self, ino: int, policy: str | None) -> None:
+        self._update_one(ino, "UPDATE items SET overlay_policy = ? WHERE ino = ?", (policy, ino))
+
+    def set_xattr(self, ino: int, name: str, value: bytes) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO xattrs (ino, name, value) VALUES (?, ?, ?)"
+                " ON CONFLICT (ino, name) DO UPDATE SET value = excluded.value",
+                (ino, name, value),
+            )
+
+    def remove_xattr(self, ino: int, name: str) -> bool:
+        with self.conn:
+            self.conn.execute("DELETE FROM xattrs WHERE ino = ? AND name = ?", (ino, name))
+            return self.conn.changes() > 0
+
+    def set_kv(self, key: str, value: str) -> None:
+        """drive_id, root_id, cache_limit_bytes...; the delta cursor goes with its batch."""
+        with self.conn:
+            self._put_kv(key, value)
+
+    def _put_kv(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO kv (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def _update_one(self, ino: int, sql: str, params: tuple[Any, ...]) -> None:
+        with self.conn:
+            self.conn.execute(sql, params)
+            if self.conn.changes() == 0:
+                raise UnknownItem(f"no inode {ino}")
+
+    def upload_snapshot(self, ino: int) -> int:
+        """The local_change_seq an uploader records with its snapshot (changed_during_upload)."""
+        found = self.conn.execute(
+            "SELECT local_change_seq FROM items WHERE ino = ?", (ino,)
+        ).fetchone()
+        if found is None:
+            raise UnknownItem(f"no inode {ino}")
+        return int(found[0])

@@ -1,0 +1,209 @@
+"""The metadata_v2 schema and its migrations, keyed by ``PRAGMA user_version``.
+
+Each entry of :data:`MIGRATIONS` upgrades the database from version ``index`` to ``index + 1``;
+:func:`migrate` runs the missing ones in one transaction at open, so a crash mid-upgrade leaves
+the old version intact. A database from a newer onemount is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import apsw
+
+STATES = (
+    "GHOST",
+    "HYDRATING",
+    "HYDRATED",
+    "DIRTY_LOCAL",
+    "DELETED_LOCAL",
+    "CONFLICT",
+    "ERROR",
+)
+INTENT_KINDS = ("upload", "delete", "move", "mkdir")
+ROOT_INODE = 1  # pyfuse3.ROOT_INODE, without importing pyfuse3 into the store
+
+# The columns of ``items`` in the order every SELECT and write of a whole row uses.
+ITEM_COLUMNS = (
+    "ino",
+    "item_id",
+    "remote_id",
+    "parent_ino",
+    "name",
+    "name_key",
+    "kind",
+    "state",
+    "virtual",
+    "size",
+    "etag",
+    "ctag",
+    "remote_hash",
+    "cached_hash",
+    "mtime",
+    "mode",
+    "pinned",
+    "overlay_policy",
+    "pending_remote",
+    "has_local_changes",
+    "local_change_seq",
+    "last_error",
+    "error_kind",
+    "error_temporary",
+    "hydration_started",
+    "hydration_finished",
+    "hydration_worker",
+    "conflict_remote_etag",
+    "conflict_remote_ctag",
+    "conflict_remote_hash",
+    "conflict_remote_size",
+    "conflict_remote_mtime",
+    "created",
+    "updated",
+)
+
+_STATE_LIST = ", ".join(f"'{s}'" for s in STATES)
+_KIND_LIST = ", ".join(f"'{k}'" for k in INTENT_KINDS)
+
+_V1 = f"""
+CREATE TABLE items (
+    -- The inode number is the row's key: it survives renames, restarts and the exchange of a
+    -- local id for the server's id, and AUTOINCREMENT never hands a purged number out again.
+    ino INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id TEXT NOT NULL UNIQUE,
+    remote_id TEXT UNIQUE,
+    parent_ino INTEGER REFERENCES items(ino) DEFERRABLE INITIALLY DEFERRED,
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('file', 'folder')),
+    state TEXT NOT NULL CHECK (state IN ({_STATE_LIST})),
+    virtual INTEGER NOT NULL DEFAULT 0,
+    size INTEGER NOT NULL DEFAULT 0,
+    etag TEXT,
+    ctag TEXT,
+    remote_hash TEXT,
+    cached_hash TEXT,
+    mtime REAL,
+    mode INTEGER,
+    pinned INTEGER NOT NULL DEFAULT 0,
+    overlay_policy TEXT,
+    pending_remote INTEGER NOT NULL DEFAULT 0,
+    has_local_changes INTEGER NOT NULL DEFAULT 0,
+    local_change_seq INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    error_kind TEXT,
+    error_temporary INTEGER,
+    hydration_started REAL,
+    hydration_finished REAL,
+    hydration_worker TEXT,
+    conflict_remote_etag TEXT,
+    conflict_remote_ctag TEXT,
+    conflict_remote_hash TEXT,
+    conflict_remote_size INTEGER,
+    conflict_remote_mtime REAL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+-- Inode 1 is the root (pyfuse3.ROOT_INODE); every other item numbers from 2.
+INSERT INTO sqlite_sequence(name, seq) VALUES ('items', 1);
+-- Live children only: a tombstone's name never blocks a new item of the same name.
+CREATE UNIQUE INDEX items_name ON items(parent_ino, name_key) WHERE state <> 'DELETED_LOCAL';
+CREATE INDEX items_state ON items(state);
+
+CREATE TABLE journal (
+    seq INTEGER PRIMARY KEY,
+    ino INTEGER NOT NULL,   -- no foreign key: the history outlives a purged row
+    item_id TEXT NOT NULL,
+    machine TEXT NOT NULL,
+    from_state TEXT NOT NULL,
+    event TEXT NOT NULL,
+    to_state TEXT NOT NULL,
+    at REAL NOT NULL,
+    worker TEXT,
+    detail TEXT
+);
+CREATE INDEX journal_ino ON journal(ino, seq);
+
+CREATE TABLE intents (
+    id INTEGER PRIMARY KEY,
+    ino INTEGER NOT NULL REFERENCES items(ino) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ({_KIND_LIST})),
+    created REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL,
+    job_state TEXT NOT NULL DEFAULT 'QUEUED',
+    session_url TEXT,
+    session_offset INTEGER,
+    last_error TEXT,
+    UNIQUE (ino, kind)
+);
+CREATE INDEX intents_due ON intents(next_attempt, id);
+
+CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+
+CREATE TABLE xattrs (
+    ino INTEGER NOT NULL REFERENCES items(ino) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (ino, name)
+) WITHOUT ROWID;
+
+-- The one door to `state`: StateManager.fire inserts a row here at the start of its
+-- transaction and deletes it before commit, so outside fire the table is always empty and
+-- these triggers refuse any insert, delete or state change of an item.
+CREATE TABLE fire_token (token INTEGER NOT NULL);
+CREATE TRIGGER items_state_only_by_fire BEFORE UPDATE OF state ON items
+WHEN NEW.state IS NOT OLD.state AND NOT EXISTS (SELECT 1 FROM fire_token)
+BEGIN SELECT RAISE(ABORT, 'items.state changes only through StateManager.fire'); END;
+CREATE TRIGGER items_insert_only_by_fire BEFORE INSERT ON items
+WHEN NOT EXISTS (SELECT 1 FROM fire_token)
+BEGIN SELECT RAISE(ABORT, 'items rows are created only through StateManager.fire'); END;
+CREATE TRIGGER items_delete_only_by_fire BEFORE DELETE ON items
+WHEN NOT EXISTS (SELECT 1 FROM fire_token)
+BEGIN SELECT RAISE(ABORT, 'items rows are purged only through StateManager.fire'); END;
+"""
+
+
+def _to_v1(conn: apsw.Connection) -> None:
+    conn.execute(_V1)
+
+
+MIGRATIONS: tuple[Callable[[apsw.Connection], None], ...] = (_to_v1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaError(RuntimeError):
+    """The database cannot be used by this version of onemount."""
+
+
+def version(conn: apsw.Connection) -> int:
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: apsw.Connection) -> tuple[int, int]:
+    """Upgrade ``conn`` to :data:`SCHEMA_VERSION`; returns ``(from, to)``.
+
+    Runs under an immediate transaction, so two processes opening one fresh file do not both
+    create the schema, and a crash mid-upgrade rolls back to the old version.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        start = version(conn)
+        check_supported(start)
+        for step in range(start, SCHEMA_VERSION):
+            MIGRATIONS[step](conn)
+            conn.execute(f"PRAGMA user_version = {step + 1}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return start, SCHEMA_VERSION
+
+
+def check_supported(found: int) -> None:
+    """Refuse a database written by a newer onemount: its meaning of the rows is unknown."""
+    if found > SCHEMA_VERSION:
+        raise SchemaError(
+            f"metadata_v2 schema version {found} is newer than this onemount supports "
+            f"({SCHEMA_VERSION}); upgrade onemount or use another database"
+        )
