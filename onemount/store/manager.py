@@ -373,7 +373,8 @@ class StateManager:
     def remove_xattr(self, ino: int, name: str) -> bool:
         with self.conn:
             self.conn.execute("DELETE FROM xattrs WHERE ino = ? AND name = ?", (ino, name))
-            return self.conn.changes() > 0
+            removed = self.conn.changes() > 0
+        return removed
 
     def set_kv(self, key: str, value: str) -> None:
         """drive_id, root_id, cache_limit_bytes...; the delta cursor goes with its batch."""
