@@ -1,0 +1,143 @@
+"""Where msal's token cache is kept between runs: the system keyring, or a 0600 file.
+
+The file is the dependable default: a refresh token is as good as a password for 90 days, so
+it lives in a 0700 directory, in a file created 0600 (never widened and then narrowed), written
+to a temporary name, fsynced and renamed so a crash leaves either the old cache or the new one,
+never half of each. It is written only when msal says the cache changed, which keeps the
+steady state (silent token from the in-memory cache) free of disk writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import stat
+from pathlib import Path
+from typing import Protocol
+
+import msal
+
+log = logging.getLogger(__name__)
+
+
+class TokenStore(Protocol):
+    """A msal cache plus the means to persist it."""
+
+    cache: msal.SerializableTokenCache
+
+    @property
+    def location(self) -> str:
+        """Where the tokens are, for ``onemount auth status``."""
+        ...
+
+    def save(self) -> None:
+        """Persist the cache if it changed since it was loaded or last saved."""
+        ...
+
+    def clear(self) -> None:
+        """Forget every token, in memory and at rest."""
+        ...
+
+
+class FileTokenStore:
+    """The msal cache in ``path`` (0600) inside a 0700 directory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.cache = msal.SerializableTokenCache()
+        with contextlib.suppress(FileNotFoundError):
+            self.cache.deserialize(path.read_text(encoding="utf-8"))
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def save(self) -> None:
+        if not self.cache.has_state_changed:
+            return
+        _private_dir(self.path.parent)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(self.cache.serialize())
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(self.path.parent)
+        self.cache.has_state_changed = False
+
+    def clear(self) -> None:
+        _forget_all(self.cache)
+        self.cache.has_state_changed = False
+        self.path.unlink(missing_ok=True)
+
+
+class KeyringTokenStore:
+    """The msal cache in the Secret Service, through msal-extensions (optional extra)."""
+
+    def __init__(self, cache: msal.SerializableTokenCache, location: str) -> None:
+        self.cache = cache
+        self._location = location
+
+    @property
+    def location(self) -> str:
+        return self._location
+
+    def save(self) -> None:
+        # PersistedTokenCache writes through on every change; nothing is pending here.
+        return None
+
+    def clear(self) -> None:
+        _forget_all(self.cache)
+
+
+def open_token_store(path: Path, *, use_keyring: bool) -> TokenStore:
+    """The keyring store when asked for and available, else the file store.
+
+    The keyring needs msal-extensions, PyGObject and a running Secret Service over D-Bus,
+    which headless servers and containers lack; falling back is expected there, and the
+    warning says so, because the user should know the token is in a file.
+    """
+    if use_keyring:
+        try:
+            from msal_extensions import PersistedTokenCache, build_encrypted_persistence
+
+            persistence = build_encrypted_persistence(str(path.with_suffix(".keyring")))
+            return KeyringTokenStore(PersistedTokenCache(persistence), "system keyring")
+        except Exception as exc:  # ImportError, or any D-Bus / libsecret failure
+            log.warning("system keyring unavailable (%s); tokens go to %s (mode 0600)", exc, path)
+    return FileTokenStore(path)
+
+
+def _forget_all(cache: msal.SerializableTokenCache) -> None:
+    kinds = msal.TokenCache.CredentialType
+    for kind in (
+        kinds.ACCESS_TOKEN,
+        kinds.REFRESH_TOKEN,
+        kinds.ID_TOKEN,
+        kinds.ACCOUNT,
+        kinds.APP_METADATA,
+    ):
+        for entry in list(cache.search(kind)):
+            cache.modify(kind, entry)
+
+
+def _private_dir(path: Path) -> None:
+    """Create ``path`` as 0700, or narrow it to 0700: it is onemount's own directory."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if stat.S_IMODE(path.stat().st_mode) != 0o700:
+        path.chmod(0o700)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make the rename itself durable, not only the file's content."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

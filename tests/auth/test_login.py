@@ -1,0 +1,199 @@
+"""msal, unmodified, signing in against the fake authority over a real TLS socket."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import stat
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from onemount.auth import Authenticator, AuthRequired
+from onemount.auth.config import AuthConfig
+from tests.auth.conftest import AuthorityServer
+
+
+def approve_when_shown(server: AuthorityServer) -> list[str]:
+    """A ``show`` callback that plays the user: it approves the code it is shown."""
+    shown: list[str] = []
+
+    def show(message: str) -> None:
+        shown.append(message)
+        (code,) = server.authority.pending_user_codes()
+        assert code in message
+        server.authority.approve_device_code(code)
+
+    return shown, show  # type: ignore[return-value]
+
+
+async def device_login(auth: Authenticator, server: AuthorityServer) -> str:
+    shown, show = approve_when_shown(server)
+    account = await auth.login_device_code(show)
+    return account.username
+
+
+def browser(server: AuthorityServer):  # type: ignore[no-untyped-def]
+    """The user's browser: follows the authorize URL, then its redirect to the loopback."""
+
+    async def open_url(url: str) -> None:
+        async with httpx.AsyncClient(
+            verify=ssl.create_default_context(cafile=server.tls.cert)
+        ) as client:
+            page = await client.get(url)
+            assert page.status_code == 302
+            landed = await client.get(page.headers["location"])
+            assert "Sign-in finished" in landed.text
+
+    return open_url
+
+
+def test_device_code_login_then_silent_token(
+    auth_config: AuthConfig, authority_server: AuthorityServer
+) -> None:
+    async def main() -> None:
+        auth = Authenticator(auth_config)
+        assert await device_login(auth, authority_server) == "fake.user@example.com"
+        token = await auth.access_token()
+        assert authority_server.authority.check_bearer(f"Bearer {token}")
+
+    trio.run(main)
+    mode = stat.S_IMODE(auth_config.cache_path.stat().st_mode)
+    assert mode == 0o600
+    assert stat.S_IMODE(auth_config.config_dir.stat().st_mode) == 0o700
+
+
+def test_device_code_pending_until_approved(
+    auth_config: AuthConfig, authority_server: AuthorityServer
+) -> None:
+    """The login keeps polling through authorization_pending and finishes on approval."""
+    authority = authority_server.authority
+
+    async def main() -> None:
+        auth = Authenticator(auth_config)
+        async with trio.open_nursery() as nursery:
+
+            async def user() -> None:
+                while not authority.pending_user_codes():
+                    await trio.sleep(0.05)
+                await trio.sleep(1.5)  # at least one poll sees authorization_pending
+                authority.approve_device_code(authority.pending_user_codes()[0])
+
+            nursery.start_soon(user)
+            account = await auth.login_device_code(lambda _msg: None)
+        assert account.username == "fake.user@example.com"
+
+    trio.run(main)
+
+
+def test_browser_login_with_pkce(
+    auth_config: AuthConfig, authority_server: AuthorityServer
+) -> None:
+    async def main() -> None:
+        auth = Authenticator(auth_config)
+        account = await auth.login_browser(browser(authority_server))
+        assert account.username == "fake.user@example.com"
+        token = await auth.access_token()
+        assert authority_server.authority.check_bearer(f"Bearer {token}")
+
+    trio.run(main)
+
+
+def test_new_process_reuses_cache_and_refreshes_silently(
+    auth_config: AuthConfig, authority_server: AuthorityServer
+) -> None:
+    """A later run (fresh Authenticator, cache from disk) gets tokens without any prompt,
+    and an expired access token is replaced through the rotating refresh token."""
+    authority = authority_server.authority
+
+    async def main() -> None:
+        await device_login(Authenticator(auth_config), authority_server)
+        later = Authenticator(auth_config)
+        first = await later.access_token()
+        authority.expire_access_tokens()
+        assert not authority.check_bearer(f"Bearer {first}")
+        refreshed = await later.access_token(force_refresh=True)
+        assert refreshed != first
+        assert authority.check_bearer(f"Bearer {refreshed}")
+        # The rotated refresh token reached the disk: a third process can refresh too.
+        authority.expire_access_tokens()
+        third = await Authenticator(auth_config).access_token(force_refresh=True)
+        assert authority.check_bearer(f"Bearer {third}")
+
+    trio.run(main)
+
+
+def test_revoked_refresh_token_raises_auth_required(
+    auth_config: AuthConfig, authority_server: AuthorityServer
+) -> None:
+    async def main() -> None:
+        auth = Authenticator(auth_config)
+        await device_login(auth, authority_server)
+        authority_server.authority.revoke_refresh_tokens()
+        with pytest.raises(AuthRequired):
+            await auth.access_token(force_refresh=True)
+
+    trio.run(main)
+
+
+def test_not_signed_in_raises_auth_required(auth_config: AuthConfig) -> None:
+    async def main() -> None:
+        with pytest.raises(AuthRequired):
+            await Authenticator(auth_config).access_token()
+
+    trio.run(main)
+
+
+def test_logout_forgets_tokens(auth_config: AuthConfig, authority_server: AuthorityServer) -> None:
+    async def main() -> None:
+        auth = Authenticator(auth_config)
+        await device_login(auth, authority_server)
+        assert auth.status().account is not None
+        auth.logout()
+        assert not auth_config.cache_path.exists()
+        assert auth.status().account is None
+        with pytest.raises(AuthRequired):
+            await Authenticator(auth_config).access_token()
+
+    trio.run(main)
+
+
+def test_no_token_in_debug_logs(
+    auth_config: AuthConfig, authority_server: AuthorityServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Both flows and a refresh with every logger at DEBUG: no token string in any record."""
+    caplog.set_level(logging.DEBUG)
+
+    async def main() -> None:
+        auth = Authenticator(auth_config)
+        await device_login(auth, authority_server)
+        await auth.login_browser(browser(authority_server))
+        authority_server.authority.expire_access_tokens()
+        await auth.access_token(force_refresh=True)
+
+    trio.run(main)
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert "/common/oauth2/v2.0/token" in text  # the token requests were logged, at DEBUG
+    tokens = authority_server.authority.issued_tokens()
+    assert len(tokens) >= 6
+    leaked = [token for token in tokens if token in text]
+    assert leaked == []
+
+
+def test_cache_file_not_rewritten_when_unchanged(
+    auth_config: AuthConfig, authority_server: AuthorityServer
+) -> None:
+    async def main() -> None:
+        auth = Authenticator(auth_config)
+        await device_login(auth, authority_server)
+        before = auth_config.cache_path.stat().st_ino
+        await auth.access_token()  # served from the cache: nothing changed
+        assert auth_config.cache_path.stat().st_ino == before
+
+    trio.run(main)
+
+
+def test_cache_path_is_under_xdg_config_home(auth_config: AuthConfig, tmp_path: Path) -> None:
+    assert auth_config.cache_path.parent == tmp_path / "config" / "onemount"
