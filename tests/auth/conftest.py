@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -60,7 +61,7 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
     return Tls(cert, key)
 
 
-def serve_in_thread(app: Starlette, tls: Tls) -> Iterator[str]:
+def serve_in_thread(app: Any, tls: Tls) -> Iterator[str]:
     """Run ``app`` under hypercorn on its own trio loop in a thread; yield its base URL."""
     started: queue.Queue[tuple[list[str], trio.lowlevel.TrioToken, trio.Event]] = queue.Queue()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import ssl
 import stat
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -16,32 +17,28 @@ from onemount.auth.config import AuthConfig
 from tests.auth.conftest import AuthorityServer
 
 
-def approve_when_shown(server: AuthorityServer) -> list[str]:
+def user_approving(server: AuthorityServer) -> Callable[[str], None]:
     """A ``show`` callback that plays the user: it approves the code it is shown."""
-    shown: list[str] = []
 
     def show(message: str) -> None:
-        shown.append(message)
         (code,) = server.authority.pending_user_codes()
         assert code in message
         server.authority.approve_device_code(code)
 
-    return shown, show  # type: ignore[return-value]
+    return show
 
 
 async def device_login(auth: Authenticator, server: AuthorityServer) -> str:
-    shown, show = approve_when_shown(server)
-    account = await auth.login_device_code(show)
+    account = await auth.login_device_code(user_approving(server))
     return account.username
 
 
-def browser(server: AuthorityServer):  # type: ignore[no-untyped-def]
+def browser(server: AuthorityServer) -> Callable[[str], Awaitable[None]]:
     """The user's browser: follows the authorize URL, then its redirect to the loopback."""
 
     async def open_url(url: str) -> None:
-        async with httpx.AsyncClient(
-            verify=ssl.create_default_context(cafile=server.tls.cert)
-        ) as client:
+        trust = ssl.create_default_context(cafile=server.tls.cert)
+        async with httpx.AsyncClient(verify=trust) as client:
             page = await client.get(url)
             assert page.status_code == 302
             landed = await client.get(page.headers["location"])
