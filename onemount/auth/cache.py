@@ -106,10 +106,14 @@ def open_token_store(path: Path, *, use_keyring: bool) -> TokenStore:
     if use_keyring:
         try:
             from msal_extensions import PersistedTokenCache, build_encrypted_persistence
-
+        except ImportError:
+            # The optional extra is not installed: the file is the expected choice, not news.
+            log.debug("msal-extensions not installed; tokens go to %s (mode 0600)", path)
+            return FileTokenStore(path)
+        try:
             persistence = build_encrypted_persistence(str(path.with_suffix(".keyring")))
             return KeyringTokenStore(PersistedTokenCache(persistence), "system keyring")
-        except Exception as exc:  # ImportError, or any D-Bus / libsecret failure
+        except Exception as exc:  # any D-Bus, libsecret or PyGObject failure
             log.warning("system keyring unavailable (%s); tokens go to %s (mode 0600)", exc, path)
     return FileTokenStore(path)
 

@@ -26,7 +26,7 @@ import trio
 from onemount.auth import loopback
 from onemount.auth.cache import TokenStore, open_token_store
 from onemount.auth.config import AuthConfig
-from onemount.auth.errors import AuthRequired, AuthServiceUnreachable, LoginFailed
+from onemount.auth.errors import AuthError, AuthRequired, AuthServiceUnreachable, LoginFailed
 from onemount.auth.transport import AuthSession
 
 _PENDING = frozenset({"authorization_pending", "slow_down"})
@@ -144,15 +144,7 @@ class Authenticator:
         self.store.clear()
 
     def status(self) -> AuthStatus:
-        cache = self.store.cache
-        kinds = msal.TokenCache.CredentialType
-        accounts = list(cache.search(kinds.ACCOUNT))
-        account = None
-        if accounts:
-            claims = _id_claims(cache)
-            account = Account(str(accounts[0].get("username", "")), claims.get("name"))
-        expiries = [int(at["expires_on"]) for at in cache.search(kinds.ACCESS_TOKEN)]
-        return AuthStatus(account, max(expiries) if expiries else None, self.store.location)
+        return cache_status(self.store)
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -165,18 +157,20 @@ class Authenticator:
 
     async def _application(self) -> msal.PublicClientApplication:
         if self._app is None:
-            self._app = await self._call(
-                partial(
-                    msal.PublicClientApplication,
-                    self.config.client_id,
-                    authority=self.config.authority,
-                    token_cache=self.store.cache,
-                    http_client=AuthSession(ca_bundle=self.config.ca_bundle),
-                    # Instance discovery asks login.microsoftonline.com whether the authority
-                    # is known; a sovereign cloud or the test authority is known to us instead.
-                    instance_discovery=False,
-                )
+            build = partial(
+                msal.PublicClientApplication,
+                self.config.client_id,
+                authority=self.config.authority,
+                token_cache=self.store.cache,
+                http_client=AuthSession(ca_bundle=self.config.ca_bundle),
+                # Instance discovery asks login.microsoftonline.com whether the authority is
+                # known; a national cloud or the test authority is known to us instead.
+                instance_discovery=False,
             )
+            try:
+                self._app = await self._call(build)
+            except ValueError as exc:  # msal's word for "not an authority it can use"
+                raise AuthError(f"authority {self.config.authority} rejected: {exc}") from exc
         return self._app
 
     async def _call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -187,6 +181,18 @@ class Authenticator:
             raise AuthServiceUnreachable(f"identity service unreachable: {exc}") from exc
         finally:
             self.store.save()
+
+
+def cache_status(store: TokenStore) -> AuthStatus:
+    """Who the cache belongs to and when its access token expires, read without network."""
+    kinds = msal.TokenCache.CredentialType
+    accounts = list(store.cache.search(kinds.ACCOUNT))
+    account = None
+    if accounts:
+        claims = _id_claims(store.cache)
+        account = Account(str(accounts[0].get("username", "")), claims.get("name"))
+    expiries = [int(at["expires_on"]) for at in store.cache.search(kinds.ACCESS_TOKEN)]
+    return AuthStatus(account, max(expiries) if expiries else None, store.location)
 
 
 def _describe(result: dict[str, Any]) -> str:

@@ -53,12 +53,14 @@ def load_config(
     authority: str | None = None,
     use_keyring: bool | None = None,
     env: Mapping[str, str] = os.environ,
+    client_id_required: bool = True,
 ) -> AuthConfig:
-    """Resolve the settings; raises ``AuthError`` when no client id is configured anywhere."""
+    """Resolve the settings; raises ``AuthError`` when no client id is configured anywhere,
+    unless ``client_id_required`` is false (status and logout read the cache, not the app)."""
     directory = config_dir(env)
     table = _file_table(directory / "config.toml")
     resolved_id = client_id or env.get("ONEMOUNT_CLIENT_ID") or table.get("client_id")
-    if not resolved_id:
+    if not resolved_id and client_id_required:
         raise AuthError(
             "no client id: pass --client-id, set ONEMOUNT_CLIENT_ID, or put client_id under "
             f"[auth] in {directory / 'config.toml'} (see docs/auth.md to register an app)"
@@ -66,7 +68,7 @@ def load_config(
     keyring = table.get("use_keyring", True) if use_keyring is None else use_keyring
     ca_bundle = env.get("ONEMOUNT_CA_BUNDLE") or table.get("ca_bundle")
     return AuthConfig(
-        client_id=str(resolved_id),
+        client_id=str(resolved_id or ""),
         authority=str(
             authority or env.get("ONEMOUNT_AUTHORITY") or table.get("authority", DEFAULT_AUTHORITY)
         ),
