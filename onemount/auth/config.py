@@ -43,7 +43,7 @@ class AuthConfig:
 
 def config_dir(env: Mapping[str, str] = os.environ) -> Path:
     """``$XDG_CONFIG_HOME/onemount``, or ``~/.config/onemount`` when the variable is unset."""
-    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
     return Path(base) / "onemount"
 
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import trio
 
-from onemount.auth import Authenticator, AuthRequired
+from onemount.auth import Authenticator, AuthRequired, LoginFailed
 from onemount.auth.config import AuthConfig
 from tests.auth.conftest import AuthorityServer
 
@@ -194,3 +194,31 @@ def test_cache_file_not_rewritten_when_unchanged(
 
 def test_cache_path_is_under_xdg_config_home(auth_config: AuthConfig, tmp_path: Path) -> None:
     assert auth_config.cache_path.parent == tmp_path / "config" / "onemount"
+
+
+def test_expired_device_code_fails_the_login(
+    auth_config: AuthConfig, authority_server: AuthorityServer
+) -> None:
+    authority_server.authority.device_code_ttl = 0
+
+    async def main() -> None:
+        with pytest.raises(LoginFailed, match="expired"):
+            await Authenticator(auth_config).login_device_code(lambda _msg: None)
+
+    trio.run(main)
+    assert not auth_config.cache_path.exists()
+
+
+def test_device_code_login_is_cancellable(
+    auth_config: AuthConfig, authority_server: AuthorityServer
+) -> None:
+    """A cancel scope ends a pending sign-in (the user never approves) without tokens."""
+
+    async def main() -> None:
+        with trio.move_on_after(1.5) as scope:
+            await Authenticator(auth_config).login_device_code(lambda _msg: None)
+        assert scope.cancelled_caught
+
+    trio.run(main)
+    assert authority_server.authority.pending_user_codes()  # still waiting for the user
+    assert not auth_config.cache_path.exists()
