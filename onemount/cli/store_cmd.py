@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from onemount.store.db import DB_ENV, default_path, open_reader, open_writer
+from onemount.store.db import DB_ENV, connect_writer, default_path, open_reader
 from onemount.store.schema import SchemaError, migrate
 from onemount.store.validate import validate
 
@@ -46,7 +46,7 @@ def _migrate(args: argparse.Namespace) -> int:
     if path is None:
         return 2
     try:
-        conn = open_writer(path)  # opening migrates; report what it did
+        conn = connect_writer(path)
         start, end = migrate(conn)
     except SchemaError as exc:
         print(f"onemount: {exc}", file=sys.stderr)

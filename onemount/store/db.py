@@ -25,12 +25,18 @@ def _common(conn: apsw.Connection) -> None:
     conn.execute("PRAGMA foreign_keys = ON")
 
 
-def open_writer(path: str | Path) -> apsw.Connection:
-    """The single writer connection, migrated to the current schema."""
+def connect_writer(path: str | Path) -> apsw.Connection:
+    """A writable connection with the store's settings, not yet migrated."""
     conn = apsw.Connection(str(path))
     _common(conn)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def open_writer(path: str | Path) -> apsw.Connection:
+    """The single writer connection, migrated to the current schema."""
+    conn = connect_writer(path)
     migrate(conn)
     return conn
 
