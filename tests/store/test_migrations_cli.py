@@ -1,4 +1,4 @@
-"""Schema versions, ``onemount store migrate|validate`` and ``onemount stats`` as a user runs them."""
+"""Schema versions, `onemount store migrate|validate` and `onemount stats`, run as a user would."""
 
 from __future__ import annotations
 
