@@ -119,7 +119,7 @@ class Authenticator:
             return self._finish_login(result)
 
     async def login_browser(self, open_url: Callable[[str], Awaitable[None]]) -> Account:
-        """Browser sign-in: auth code with PKCE, redirected to a loopback listener we run.
+        """Browser sign-in: auth code with PKCE, posted back to a loopback listener we run.
 
         ``open_url`` shows the sign-in page (the CLI opens a browser and prints the URL; tests
         follow it with an HTTP client). It runs concurrently with the listener.
@@ -129,7 +129,9 @@ class Authenticator:
             listener = await loopback.open_listener()
             async with listener:
                 redirect = f"http://localhost:{loopback.listener_port(listener)}"
-                flow = app.initiate_auth_code_flow(list(self.config.scopes), redirect_uri=redirect)
+                flow = app.initiate_auth_code_flow(
+                    list(self.config.scopes), redirect_uri=redirect, response_mode="form_post"
+                )
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(open_url, flow["auth_uri"])
                     params = await loopback.receive_redirect(listener)

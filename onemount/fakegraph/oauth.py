@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import secrets
 import threading
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlencode
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -215,6 +216,8 @@ class FakeAuthority:
                 query.get("nonce"),
             )
         params = {"code": code, "state": query.get("state", "")}
+        if query.get("response_mode") == "form_post":
+            return HTMLResponse(_form_post_page(redirect_uri, params))
         return RedirectResponse(f"{redirect_uri}?{urlencode(params)}", status_code=302)
 
     async def _token(self, request: Request) -> Response:
@@ -313,3 +316,15 @@ async def _form(request: Request) -> dict[str, str]:
     """The urlencoded body, parsed without python-multipart (not a dependency)."""
     parsed = parse_qs((await request.body()).decode("utf-8"), keep_blank_values=True)
     return {key: values[-1] for key, values in parsed.items()}
+
+
+def _form_post_page(action: str, fields: dict[str, str]) -> str:
+    """What Entra returns for ``response_mode=form_post``: a self-submitting form."""
+    inputs = "".join(
+        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}"/>'
+        for k, v in fields.items()
+    )
+    return (
+        '<html><body onload="document.forms[0].submit()">'
+        f'<form method="post" action="{html.escape(action)}">{inputs}</form></body></html>'
+    )

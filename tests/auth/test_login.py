@@ -6,6 +6,7 @@ import logging
 import ssl
 import stat
 from collections.abc import Awaitable, Callable
+from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
@@ -33,15 +34,37 @@ async def device_login(auth: Authenticator, server: AuthorityServer) -> str:
     return account.username
 
 
+class _FormReader(HTMLParser):
+    """Reads the self-submitting form of a form_post response, as a browser would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action = ""
+        self.fields: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        named = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.action = named["action"]
+        elif tag == "input":
+            self.fields[named["name"]] = named["value"]
+
+
 def browser(server: AuthorityServer) -> Callable[[str], Awaitable[None]]:
-    """The user's browser: follows the authorize URL, then its redirect to the loopback."""
+    """The user's browser: loads the authorize URL and submits the form it gets back."""
 
     async def open_url(url: str) -> None:
         trust = ssl.create_default_context(cafile=server.tls.cert)
         async with httpx.AsyncClient(verify=trust) as client:
             page = await client.get(url)
-            assert page.status_code == 302
-            landed = await client.get(page.headers["location"])
+            assert page.status_code == 200
+            form = _FormReader()
+            form.feed(page.text)
+            assert form.action.startswith("http://localhost:")
+            # The code must not be accepted in a URL: that is what form_post is for.
+            refused = await client.get(form.action, params=form.fields)
+            assert "Sign-in finished" not in refused.text
+            landed = await client.post(form.action, data=form.fields)
             assert "Sign-in finished" in landed.text
 
     return open_url
