@@ -78,8 +78,9 @@ class FakeAuthority:
 
     Knobs: ``access_ttl`` (seconds an access token lives), ``device_code_ttl``,
     ``poll_interval`` (what the device-code response tells msal to wait between polls),
-    ``rotate_refresh_tokens`` (a refresh grant invalidates the refresh token it used), and
-    ``auto_approve`` (the authorize page redirects at once, as if the user clicked "Accept").
+    and ``rotate_refresh_tokens`` (a refresh grant invalidates the refresh token it used).
+    The authorize endpoint approves at once, as if the user had signed in and clicked
+    "Accept": the login page is the one part of the flow no test needs to exercise.
     """
 
     def __init__(
@@ -89,7 +90,6 @@ class FakeAuthority:
         device_code_ttl: float = 900.0,
         poll_interval: int = 1,
         rotate_refresh_tokens: bool = True,
-        auto_approve: bool = True,
         user: FakeUser | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -97,7 +97,6 @@ class FakeAuthority:
         self.device_code_ttl = device_code_ttl
         self.poll_interval = poll_interval
         self.rotate_refresh_tokens = rotate_refresh_tokens
-        self.auto_approve = auto_approve
         self.user = user or FakeUser()
         self._clock = clock
         self._lock = threading.Lock()
@@ -204,8 +203,6 @@ class FakeAuthority:
             return _error("invalid_request", "redirect_uri must be a loopback address")
         if query.get("code_challenge_method") != "S256" or not query.get("code_challenge"):
             return _error("invalid_request", "PKCE with S256 is required for public clients")
-        if not self.auto_approve:
-            return Response("Waiting for the user to accept.", media_type="text/plain")
         code = secrets.token_urlsafe(24)
         with self._lock:
             self._state.codes[code] = _AuthCode(
