@@ -39,6 +39,10 @@ class TokenStore(Protocol):
         """Forget every token, in memory and at rest."""
         ...
 
+    def reload_if_changed(self) -> None:
+        """Adopt what another process (``onemount auth login``) wrote since we last looked."""
+        ...
+
 
 class FileTokenStore:
     """The msal cache in ``path`` (0600) inside a 0700 directory."""
@@ -46,8 +50,8 @@ class FileTokenStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.cache = msal.SerializableTokenCache()
-        with contextlib.suppress(FileNotFoundError):
-            self.cache.deserialize(path.read_text(encoding="utf-8"))
+        self._seen: tuple[int, int, int] | None = None  # (inode, mtime_ns, size) last read/written
+        self.reload_if_changed()
 
     @property
     def location(self) -> str:
@@ -70,11 +74,35 @@ class FileTokenStore:
             raise
         _fsync_dir(self.path.parent)
         self.cache.has_state_changed = False
+        self._seen = self._stamp()
+
+    def reload_if_changed(self) -> None:
+        # A stat per token request is the whole cost; the file is re-read only after another
+        # process replaced it (each save is a rename, so the inode changes). Unsaved changes
+        # of our own are never thrown away: save() always runs right after msal changes them.
+        stamp = self._stamp()
+        if stamp == self._seen or self.cache.has_state_changed:
+            return
+        self._seen = stamp
+        if stamp is None:
+            _forget_all(self.cache)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                self.cache.deserialize(self.path.read_text(encoding="utf-8"))
+        self.cache.has_state_changed = False
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        try:
+            info = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return (info.st_ino, info.st_mtime_ns, info.st_size)
 
     def clear(self) -> None:
         _forget_all(self.cache)
         self.cache.has_state_changed = False
         self.path.unlink(missing_ok=True)
+        self._seen = None
 
 
 class KeyringTokenStore:
@@ -90,6 +118,10 @@ class KeyringTokenStore:
 
     def save(self) -> None:
         # PersistedTokenCache writes through on every change; nothing is pending here.
+        return None
+
+    def reload_if_changed(self) -> None:
+        # PersistedTokenCache reloads by itself when the keyring entry changes.
         return None
 
     def clear(self) -> None:

@@ -81,6 +81,7 @@ class Authenticator:
         """
         async with self._lock:
             app = await self._application()
+            self.store.reload_if_changed()  # a login in another process takes effect here
             accounts = app.get_accounts()
             if not accounts:
                 raise AuthRequired("not signed in: run `onemount auth login`")

@@ -245,3 +245,23 @@ def test_device_code_login_is_cancellable(
     trio.run(main)
     assert authority_server.authority.pending_user_codes()  # still waiting for the user
     assert not auth_config.cache_path.exists()
+
+
+def test_running_process_picks_up_a_login_from_another(
+    auth_config: AuthConfig, authority_server: AuthorityServer
+) -> None:
+    """The mount, stuck in AUTH_REQUIRED, recovers once ``auth login`` has run elsewhere,
+    and likewise notices a logout."""
+
+    async def main() -> None:
+        mount = Authenticator(auth_config)
+        with pytest.raises(AuthRequired):
+            await mount.access_token()
+        await device_login(Authenticator(auth_config), authority_server)
+        token = await mount.access_token()
+        assert authority_server.authority.check_bearer(f"Bearer {token}")
+        Authenticator(auth_config).logout()
+        with pytest.raises(AuthRequired):
+            await mount.access_token()
+
+    trio.run(main)
