@@ -136,7 +136,10 @@ class Authenticator:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(open_url, flow["auth_uri"])
                     params = await loopback.receive_redirect(listener)
-            result = await self._call(app.acquire_token_by_auth_code_flow, flow, params)
+            try:
+                result = await self._call(app.acquire_token_by_auth_code_flow, flow, params)
+            except ValueError as exc:  # msal's verdict on a state mismatch (a forged response)
+                raise LoginFailed(f"sign-in response rejected: {exc}") from exc
             return self._finish_login(result)
 
     # -- sign-out and status -----------------------------------------------------------------

@@ -265,3 +265,24 @@ def test_running_process_picks_up_a_login_from_another(
             await mount.access_token()
 
     trio.run(main)
+
+
+def test_browser_response_with_a_forged_state_is_rejected(
+    auth_config: AuthConfig, authority_server: AuthorityServer
+) -> None:
+    """A POST to the loopback port that did not come from our authorize request (wrong
+    ``state``) must not sign anyone in."""
+    trust = ssl.create_default_context(cafile=authority_server.tls.cert)
+
+    async def forger(url: str) -> None:
+        async with httpx.AsyncClient(verify=trust) as client:
+            form = _FormReader()
+            form.feed((await client.get(url)).text)
+            await client.post(form.action, data={**form.fields, "state": "forged"})
+
+    async def main() -> None:
+        with pytest.raises(LoginFailed):
+            await Authenticator(auth_config).login_browser(forger)
+
+    trio.run(main)
+    assert not auth_config.cache_path.exists()
