@@ -7,6 +7,7 @@ token cache in the keyring or a 0600 file, and is the Graph client's ``TokenProv
 from onemount.auth.client import Account, Authenticator, AuthStatus, TokenProvider
 from onemount.auth.config import AuthConfig, load_config
 from onemount.auth.errors import AuthError, AuthRequired, AuthServiceUnreachable, LoginFailed
+from onemount.auth.redact import TokenRedactor
 
 __all__ = [
     "Account",
@@ -18,5 +19,6 @@ __all__ = [
     "Authenticator",
     "LoginFailed",
     "TokenProvider",
+    "TokenRedactor",
     "load_config",
 ]

@@ -15,6 +15,7 @@ import trio
 
 from onemount.auth import Authenticator, AuthRequired, LoginFailed
 from onemount.auth.config import AuthConfig
+from onemount.auth.redact import MASK, TokenRedactor, redact
 from tests.auth.conftest import AuthorityServer
 
 
@@ -286,3 +287,25 @@ def test_browser_response_with_a_forged_state_is_rejected(
 
     trio.run(main)
     assert not auth_config.cache_path.exists()
+
+
+def test_redactor_masks_credential_shapes() -> None:
+    """The handler filter catches what a careless log line could carry."""
+    samples = {
+        "Authorization: Bearer abcdefgh12345678": "abcdefgh12345678",
+        "data={'refresh_token': 'r-ABCDEFGH.12345'}": "r-ABCDEFGH.12345",
+        "POST body grant_type=x&code=SplxlOBeZQQYbYS6WxSbIA&state=1": "SplxlOBeZQQYbYS6WxSbIA",
+        "id eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.": "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+    }
+    for line, secret in samples.items():
+        cleaned = redact(line)
+        assert secret not in cleaned
+        assert MASK in cleaned
+    assert redact("GET /me/drive/root/delta?token=latest 200") == (
+        "GET /me/drive/root/delta?token=latest 200"
+    )
+    record = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, "token %s", ("Bearer s3cr3tvalue",), None
+    )
+    assert TokenRedactor().filter(record)
+    assert "s3cr3tvalue" not in record.getMessage()
