@@ -25,7 +25,8 @@ class JobContext:
 
 
 def has_session(ctx: JobContext) -> bool:
-    return ctx.row["session_url"] is not None
+    """A session is recorded, or the event reports the one it just created (first fragment)."""
+    return ctx.row["session_url"] is not None or ctx.context.get("session_url") is not None
 
 
 def retries_left(ctx: JobContext) -> bool:

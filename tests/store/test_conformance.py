@@ -80,8 +80,7 @@ def _seed(
             (ino, intents[state]),
         )
     if v["has_unsent_descendants"]:
-        child = _seed(conn, "DIRTY_LOCAL", _valuation(has_local_changes=True), f"{name}-child", ino)
-        assert child
+        _seed(conn, "DIRTY_LOCAL", _valuation(has_local_changes=True), f"{name}-child", ino)
     context: dict[str, Any] = {
         "ctag": "c-new" if v["content_changed"] else "c0",
         "hash": "h-new" if v["content_changed"] else "h0",
