@@ -292,6 +292,7 @@ def forget_remote_identity(ctx: EffectContext) -> None:
     row = ctx.row
     row["remote_id"] = row["etag"] = row["ctag"] = row["remote_hash"] = None
     row["item_id"] = new_local_id()  # the server's id may come back as a different item
+    row["pending_remote"] = 1
     _forget_kept_version(row)
     ctx.intents.append(("drop", "move"))
 

@@ -316,14 +316,18 @@ class StateManager:
                 else:
                     conn.execute("DELETE FROM intents WHERE ino = ? AND kind = ?", (ino, kind))
                 continue
-            pending = {k for (k,) in conn.execute("SELECT kind FROM intents WHERE ino = ?", (ino,))}
-            if kind == "move" and (
-                "delete" in pending or (row["remote_id"] is None and pending & {"upload", "mkdir"})
-            ):
-                continue  # a pending delete wins; a first upload carries the new name anyway
+            if kind == "move" and self._move_is_folded(ino, row["remote_id"] is None):
+                continue
             if kind == "delete":
                 conn.execute("DELETE FROM intents WHERE ino = ? AND kind = 'move'", (ino,))
             conn.execute(_ADD_INTENT, (ino, kind, now, now))
+
+    def _move_is_folded(self, ino: int, never_uploaded: bool) -> bool:
+        """A pending delete wins over a move; a first upload or mkdir carries the new name."""
+        pending = {
+            k for (k,) in self.conn.execute("SELECT kind FROM intents WHERE ino = ?", (ino,))
+        }
+        return "delete" in pending or (never_uploaded and bool(pending & {"upload", "mkdir"}))
 
     def _purge(self, row: Row, event: str, now: float, detail: str | None) -> None:
         """Delete the row and, for a folder, its subtree; the journal keeps every one."""

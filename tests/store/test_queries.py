@@ -147,3 +147,16 @@ def test_a_server_name_that_could_escape_is_refused(manager: StateManager) -> No
         with pytest.raises(InvalidName):
             manager.fire("x", "remote_appeared", parent=1, name=bad)
     assert q.children(manager.conn, ROOT_INODE) == []
+
+
+def test_items_by_state_and_xattrs(manager: StateManager) -> None:
+    a = manager.fire("a", "remote_appeared", parent=1, name="a")
+    b = manager.fire("b", "remote_appeared", parent=1, name="b")
+    manager.fire(b.ino, "hydrate_requested")
+    assert [r["ino"] for r in q.in_state(manager.conn, "GHOST")] == [a.ino]
+    assert [r["ino"] for r in q.in_state(manager.conn, "HYDRATING")] == [b.ino]
+    manager.set_xattr(a.ino, "user.color", b"red")
+    manager.set_xattr(a.ino, "user.color", b"blue")
+    assert q.xattrs(manager.conn, a.ino) == {"user.color": b"blue"}
+    assert manager.remove_xattr(a.ino, "user.color") is True
+    assert manager.remove_xattr(a.ino, "user.color") is False
