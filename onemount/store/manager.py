@@ -27,15 +27,14 @@ from onemount.store import item_bindings, upload_bindings
 from onemount.store.db import open_writer
 from onemount.store.item_bindings import EffectContext, GuardContext, Row, new_local_id
 from onemount.store.names import name_key, validated
-from onemount.store.schema import ITEM_COLUMNS, ROOT_INODE
+from onemount.store.schema import ITEM_COLUMNS, ROOT_INODE, SELECT_ITEMS, as_row
 
 __all__ = ["Event", "Fired", "InvalidTransition", "StateManager", "UnknownItem"]
 
 ItemRef = int | str | None  # an inode, an item id (local or remote), or None for a new item
 
-_SELECT = f"SELECT {', '.join(ITEM_COLUMNS)} FROM items"
-_BY_INO = f"{_SELECT} WHERE ino = ?"
-_BY_ID = f"{_SELECT} WHERE item_id = ?"
+_BY_INO = f"{SELECT_ITEMS} WHERE ino = ?"
+_BY_ID = f"{SELECT_ITEMS} WHERE item_id = ?"
 _INSERT = (
     f"INSERT INTO items ({', '.join(ITEM_COLUMNS)}) VALUES ({', '.join('?' * len(ITEM_COLUMNS))})"
 )
@@ -223,7 +222,7 @@ class StateManager:
             return None
         query = _BY_INO if isinstance(item, int) else _BY_ID
         found = self.conn.execute(query, (item,)).fetchone()
-        return None if found is None else dict(zip(ITEM_COLUMNS, found, strict=True))
+        return None if found is None else as_row(found)
 
     def _ino_of(self, ref: int | str) -> int:
         if isinstance(ref, int):

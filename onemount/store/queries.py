@@ -12,19 +12,18 @@ import apsw
 
 from onemount.store.item_bindings import Row
 from onemount.store.names import name_key
-from onemount.store.schema import ITEM_COLUMNS, ROOT_INODE
+from onemount.store.schema import ROOT_INODE, SELECT_ITEMS, as_row
 
-_SELECT = f"SELECT {', '.join(ITEM_COLUMNS)} FROM items"
 _LIVE = "state <> 'DELETED_LOCAL'"
 
 
 def _row(found: tuple[object, ...] | None) -> Row | None:
-    return None if found is None else dict(zip(ITEM_COLUMNS, found, strict=True))
+    return None if found is None else as_row(found)
 
 
 def get(conn: apsw.Connection, ino: int) -> Row | None:
     """The row of ``ino`` (tombstones included: an open handle may still name one)."""
-    return _row(conn.execute(f"{_SELECT} WHERE ino = ?", (ino,)).fetchone())
+    return _row(conn.execute(f"{SELECT_ITEMS} WHERE ino = ?", (ino,)).fetchone())
 
 
 def root(conn: apsw.Connection) -> Row | None:
@@ -35,7 +34,7 @@ def root(conn: apsw.Connection) -> Row | None:
 def lookup(conn: apsw.Connection, parent_ino: int, name: str) -> Row | None:
     """The live child of ``parent_ino`` called ``name``, compared NFC and case-folded."""
     found = conn.execute(
-        f"{_SELECT} WHERE parent_ino = ? AND name_key = ? AND {_LIVE}",
+        f"{SELECT_ITEMS} WHERE parent_ino = ? AND name_key = ? AND {_LIVE}",
         (parent_ino, name_key(name)),
     ).fetchone()
     return _row(found)
@@ -60,10 +59,10 @@ def children(
     Pending creations (DIRTY_LOCAL never uploaded) are listed; tombstones are not.
     """
     rows = conn.execute(
-        f"{_SELECT} WHERE parent_ino = ? AND ino > ? AND {_LIVE} ORDER BY ino LIMIT ?",
+        f"{SELECT_ITEMS} WHERE parent_ino = ? AND ino > ? AND {_LIVE} ORDER BY ino LIMIT ?",
         (parent_ino, after, limit),
     )
-    return [dict(zip(ITEM_COLUMNS, r, strict=True)) for r in rows]
+    return [as_row(r) for r in rows]
 
 
 def path_of(conn: apsw.Connection, ino: int) -> str | None:
@@ -99,8 +98,8 @@ def resolve_path(conn: apsw.Connection, path: str) -> int | None:
 
 
 def in_state(conn: apsw.Connection, state: str) -> Iterator[Row]:
-    for found in conn.execute(f"{_SELECT} WHERE state = ? ORDER BY ino", (state,)):
-        yield dict(zip(ITEM_COLUMNS, found, strict=True))
+    for found in conn.execute(f"{SELECT_ITEMS} WHERE state = ? ORDER BY ino", (state,)):
+        yield as_row(found)
 
 
 INTENT_COLUMNS = ("id", "ino", "kind", "created", "attempts", "next_attempt", "job_state")

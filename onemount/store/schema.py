@@ -8,6 +8,7 @@ the old version intact. A database from a newer onemount is refused rather than 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import apsw
 
@@ -60,6 +61,14 @@ ITEM_COLUMNS = (
     "created",
     "updated",
 )
+
+SELECT_ITEMS = f"SELECT {', '.join(ITEM_COLUMNS)} FROM items"
+
+
+def as_row(found: tuple[Any, ...]) -> dict[str, Any]:
+    """A row of :data:`SELECT_ITEMS` as a dict keyed by column name."""
+    return dict(zip(ITEM_COLUMNS, found, strict=True))
+
 
 _STATE_LIST = ", ".join(f"'{s}'" for s in STATES)
 _KIND_LIST = ", ".join(f"'{k}'" for k in INTENT_KINDS)

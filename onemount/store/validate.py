@@ -13,7 +13,7 @@ import apsw
 
 from onemount.statemachine import default_spec
 from onemount.store.fields import abstract_fields
-from onemount.store.schema import ITEM_COLUMNS, ROOT_INODE, STATES
+from onemount.store.schema import ROOT_INODE, SELECT_ITEMS, STATES, as_row
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,8 @@ def validate(conn: apsw.Connection) -> list[Finding]:
 def _states(conn: apsw.Connection) -> Iterator[Finding]:
     spec = default_spec("item")
     known = set(STATES)
-    for found in conn.execute(f"SELECT {', '.join(ITEM_COLUMNS)} FROM items"):
-        row = dict(zip(ITEM_COLUMNS, found, strict=True))
+    for found in conn.execute(SELECT_ITEMS):
+        row = as_row(found)
         state = row["state"]
         if state not in known:
             yield Finding("unknown state", row["ino"], repr(state))
