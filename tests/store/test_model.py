@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import itertools
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,10 @@ class Model:
         return ino
 
 
+class _Interrupted(BaseException):
+    """Stands for a crash or a cancellation in the middle of a batch."""
+
+
 class StoreMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
@@ -201,6 +206,18 @@ class StoreMachine(RuleBasedStateMachine):
         self.model.items[ino].pinned = not self.model.items[ino].pinned
         self.store.set_pinned(ino, self.model.items[ino].pinned)
 
+    @rule(data=st.data())
+    def interrupted_batch(self, data: st.DataObject) -> None:
+        """A batch cut short mid-page (as by a crash or a cancelled worker) leaves no trace."""
+        ref, _, event, context = self._event(data)
+
+        def page() -> Iterator[Event]:
+            yield Event(ref, event, context)
+            raise _Interrupted
+
+        with pytest.raises((_Interrupted, InvalidTransition)):
+            self.store.fire_batch(page(), delta_cursor="never")
+
     @rule()
     def reopen(self) -> None:
         self.store.close()
@@ -220,6 +237,9 @@ class StoreMachine(RuleBasedStateMachine):
         assert intents == {i: m.intents for i, m in self.model.items.items() if m.intents}
         (journal,) = conn.execute("SELECT count(*) FROM journal").fetchone()
         assert journal == self.model.journal
+        assert conn.execute("SELECT value FROM kv WHERE key = 'delta_cursor'").fetchone() != (
+            "never",
+        )
 
 
 TestStoreModel = StoreMachine.TestCase
