@@ -10,7 +10,14 @@
 """
 
 from onemount.store.db import open_reader, open_writer
-from onemount.store.manager import Event, Fired, InvalidTransition, StateManager, UnknownItem
+from onemount.store.manager import (
+    Event,
+    Fired,
+    InvalidPlacement,
+    InvalidTransition,
+    StateManager,
+    UnknownItem,
+)
 from onemount.store.schema import ROOT_INODE, SCHEMA_VERSION, SchemaError
 
 __all__ = [
@@ -18,6 +25,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Event",
     "Fired",
+    "InvalidPlacement",
     "InvalidTransition",
     "SchemaError",
     "StateManager",

@@ -49,6 +49,7 @@ class EffectContext:
     worker: str | None
     intents: list[tuple[str, str]] = field(default_factory=list)  # ("add"|"drop", kind)
     purge: bool = False
+    moved: bool = False  # the parent changed: the manager checks the tree before commit
     spawn: list[dict[str, Any]] = field(default_factory=list)  # contexts of local_created items
 
 
@@ -148,8 +149,9 @@ def _take_placement(ctx: EffectContext) -> None:
     if "name" in ctx.context:
         ctx.row["name"] = validated(ctx.context["name"])
         ctx.row["name_key"] = name_key(ctx.row["name"])
-    if "parent_ino" in ctx.context:
+    if "parent_ino" in ctx.context and ctx.context["parent_ino"] != ctx.row["parent_ino"]:
         ctx.row["parent_ino"] = ctx.context["parent_ino"]
+        ctx.moved = True
 
 
 def mark_remote(ctx: EffectContext) -> None:

@@ -29,7 +29,7 @@ from onemount.store.item_bindings import EffectContext, GuardContext, Row, new_l
 from onemount.store.names import name_key, validated
 from onemount.store.schema import ITEM_COLUMNS, ROOT_INODE, SELECT_ITEMS, as_row
 
-__all__ = ["Event", "Fired", "InvalidTransition", "StateManager", "UnknownItem"]
+__all__ = ["Event", "Fired", "InvalidPlacement", "InvalidTransition", "StateManager", "UnknownItem"]
 
 ItemRef = int | str | None  # an inode, an item id (local or remote), or None for a new item
 
@@ -51,6 +51,16 @@ WITH RECURSIVE sub(ino, depth) AS (
 SELECT items.ino, items.item_id, items.state FROM items JOIN sub USING (ino)
 ORDER BY sub.depth DESC
 """
+# Rows on the way up from an item; a row equal to the item itself means a cycle.
+_ANCESTOR_IS_SELF = """
+WITH RECURSIVE up(ino, steps) AS (
+    SELECT parent_ino, 1 FROM items WHERE ino = ?1
+    UNION ALL SELECT items.parent_ino, up.steps + 1 FROM items JOIN up ON items.ino = up.ino
+    WHERE up.ino <> ?1 AND up.steps < 100000
+)
+SELECT 1 FROM up WHERE ino = ?1 LIMIT 1
+"""
+_PARENT_KIND = "SELECT kind FROM items WHERE ino = (SELECT parent_ino FROM items WHERE ino = ?)"
 _TERMINAL_JOBS = "('COMPLETED', 'CONFLICTED', 'FAILED', 'CANCELLED')"
 _ADD_INTENT = (
     "INSERT INTO intents (ino, kind, created, next_attempt) VALUES (?, ?, ?, ?)"
@@ -73,6 +83,10 @@ _JOB_COLUMNS = (
 
 class UnknownItem(KeyError):
     """The item (or the parent named in the context) has no row."""
+
+
+class InvalidPlacement(ValueError):
+    """An item would sit under a file, or a folder inside its own subtree."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +141,7 @@ class StateManager:
         self.conn = conn
         self.worker = worker
         self._clock = clock
+        self._placed: list[int] = []  # items created or moved in the open transaction
         self._item = compiled("item")
         self._upload = compiled("upload")
 
@@ -209,8 +224,10 @@ class StateManager:
     def _fire_transaction(self) -> Iterator[None]:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE; INSERT INTO fire_token VALUES (1)")
+        self._placed.clear()
         try:
             yield
+            self._check_placements()
             conn.execute("DELETE FROM fire_token")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -259,6 +276,8 @@ class StateManager:
             values = [row[c] for c in ITEM_COLUMNS[1:]]
             values.append(row["ino"])
             self.conn.execute(_UPDATE, values)
+        if creating or effects.moved:
+            self._placed.append(row["ino"])
         self._apply_intents(row, effects.intents, now)
         if effects.purge:
             self._purge(row, event, now, detail)
@@ -320,6 +339,21 @@ class StateManager:
             if kind == "delete":
                 conn.execute("DELETE FROM intents WHERE ino = ? AND kind = 'move'", (ino,))
             conn.execute(_ADD_INTENT, (ino, kind, now, now))
+
+    def _check_placements(self) -> None:
+        """Refuse the transaction if it put an item under a file or a folder under itself.
+
+        Checked once before commit, not per event: a delta page may move A under B before it
+        moves B out from under A, a cycle that exists only halfway through the page.
+        """
+        for ino in self._placed:
+            kind = self.conn.execute(_PARENT_KIND, (ino,)).fetchone()
+            if kind is None:
+                continue  # the root, or an item purged later in the same transaction
+            if kind[0] != "folder":
+                raise InvalidPlacement(f"inode {ino}: its parent is not a folder")
+            if self.conn.execute(_ANCESTOR_IS_SELF, (ino,)).fetchone() is not None:
+                raise InvalidPlacement(f"inode {ino}: a folder cannot be inside itself")
 
     def _move_is_folded(self, ino: int, never_uploaded: bool) -> bool:
         """A pending delete wins over a move; a first upload or mkdir carries the new name."""

@@ -11,7 +11,7 @@ import os
 import random
 import sys
 
-from onemount.store import Event, InvalidTransition, StateManager
+from onemount.store import Event, InvalidPlacement, InvalidTransition, StateManager
 
 EVENTS = (
     "hydrate_requested",
@@ -68,7 +68,7 @@ def main(db: str, report_path: str) -> None:
                 )
             else:
                 manager.fire(rng.choice(items), rng.choice(EVENTS), detail=tag, **context)
-        except InvalidTransition:
+        except (InvalidTransition, InvalidPlacement):
             continue
         report.write(tag + "\n")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import apsw
 import pytest
 
-from onemount.store import ROOT_INODE, Event, StateManager
+from onemount.store import ROOT_INODE, Event, InvalidPlacement, StateManager
 from onemount.store import queries as q
 from onemount.store.db import open_reader
 from onemount.store.names import InvalidName
@@ -160,3 +160,26 @@ def test_items_by_state_and_xattrs(manager: StateManager) -> None:
     assert q.xattrs(manager.conn, a.ino) == {"user.color": b"blue"}
     assert manager.remove_xattr(a.ino, "user.color") is True
     assert manager.remove_xattr(a.ino, "user.color") is False
+
+
+def test_a_folder_cannot_move_into_its_own_subtree(manager: StateManager) -> None:
+    outer = manager.fire("a", "remote_appeared", parent=1, name="a", kind="folder")
+    inner = manager.fire("b", "remote_appeared", parent="a", name="b", kind="folder")
+    with pytest.raises(InvalidPlacement, match="inside itself"):
+        manager.fire(outer.ino, "remote_changed", parent=inner.ino)
+    with pytest.raises(InvalidPlacement, match="not a folder"):
+        manager.fire("f", "remote_appeared", parent=1, name="f").ino and manager.fire(
+            "g", "remote_appeared", parent="f", name="g"
+        )
+    assert q.path_of(manager.conn, inner.ino) == "/a/b"
+
+
+def test_a_cycle_that_a_page_resolves_is_accepted(manager: StateManager) -> None:
+    a = manager.fire("a", "remote_appeared", parent=1, name="a", kind="folder")
+    b = manager.fire("b", "remote_appeared", parent="a", name="b", kind="folder")
+    # the server moved b to the root and a under b; the page lists a first
+    manager.fire_batch(
+        [Event("a", "remote_changed", {"parent": "b"}), Event("b", "remote_changed", {"parent": 1})]
+    )
+    assert q.path_of(manager.conn, a.ino) == "/b/a"
+    assert q.path_of(manager.conn, b.ino) == "/b"
