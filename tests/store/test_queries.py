@@ -167,10 +167,9 @@ def test_a_folder_cannot_move_into_its_own_subtree(manager: StateManager) -> Non
     inner = manager.fire("b", "remote_appeared", parent="a", name="b", kind="folder")
     with pytest.raises(InvalidPlacement, match="inside itself"):
         manager.fire(outer.ino, "remote_changed", parent=inner.ino)
+    manager.fire("f", "remote_appeared", parent=1, name="f")
     with pytest.raises(InvalidPlacement, match="not a folder"):
-        manager.fire("f", "remote_appeared", parent=1, name="f").ino and manager.fire(
-            "g", "remote_appeared", parent="f", name="g"
-        )
+        manager.fire("g", "remote_appeared", parent="f", name="g")
     assert q.path_of(manager.conn, inner.ino) == "/a/b"
 
 
