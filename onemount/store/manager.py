@@ -60,7 +60,6 @@ WITH RECURSIVE up(ino, steps) AS (
 )
 SELECT 1 FROM up WHERE ino = ?1 LIMIT 1
 """
-_PARENT_KIND = "SELECT kind FROM items WHERE ino = (SELECT parent_ino FROM items WHERE ino = ?)"
 _TERMINAL_JOBS = "('COMPLETED', 'CONFLICTED', 'FAILED', 'CANCELLED')"
 _ADD_INTENT = (
     "INSERT INTO intents (ino, kind, created, next_attempt) VALUES (?, ?, ?, ?)"
@@ -141,7 +140,8 @@ class StateManager:
         self.conn = conn
         self.worker = worker
         self._clock = clock
-        self._placed: list[int] = []  # items created or moved in the open transaction
+        self._placed: list[int] = []  # items moved in the open transaction
+        self._folders: set[int] = set()  # parents known to be folders in the open transaction
         self._item = compiled("item")
         self._upload = compiled("upload")
 
@@ -225,6 +225,7 @@ class StateManager:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE; INSERT INTO fire_token VALUES (1)")
         self._placed.clear()
+        self._folders.clear()
         try:
             yield
             self._check_placements()
@@ -264,6 +265,7 @@ class StateManager:
         creating = row is None
         if row is None:
             row = self._new_row(item, context, now)
+            self._require_folder(row["parent_ino"])
         effects = EffectContext(row, context, now, self.worker)
         for name in transition.effects:
             item_bindings.EFFECTS[name](effects)
@@ -276,7 +278,7 @@ class StateManager:
             values = [row[c] for c in ITEM_COLUMNS[1:]]
             values.append(row["ino"])
             self.conn.execute(_UPDATE, values)
-        if creating or effects.moved:
+        if effects.moved:
             self._placed.append(row["ino"])
         self._apply_intents(row, effects.intents, now)
         if effects.purge:
@@ -341,19 +343,31 @@ class StateManager:
             conn.execute(_ADD_INTENT, (ino, kind, now, now))
 
     def _check_placements(self) -> None:
-        """Refuse the transaction if it put an item under a file or a folder under itself.
+        """Refuse the transaction if it moved an item under a file or a folder under itself.
 
         Checked once before commit, not per event: a delta page may move A under B before it
         moves B out from under A, a cycle that exists only halfway through the page.
         """
         for ino in self._placed:
-            kind = self.conn.execute(_PARENT_KIND, (ino,)).fetchone()
-            if kind is None:
-                continue  # the root, or an item purged later in the same transaction
-            if kind[0] != "folder":
-                raise InvalidPlacement(f"inode {ino}: its parent is not a folder")
+            parent = self.conn.execute("SELECT parent_ino FROM items WHERE ino = ?", (ino,))
+            found = parent.fetchone()
+            if found is None:
+                continue  # purged later in the same transaction
+            self._require_folder(found[0])
             if self.conn.execute(_ANCESTOR_IS_SELF, (ino,)).fetchone() is not None:
                 raise InvalidPlacement(f"inode {ino}: a folder cannot be inside itself")
+
+    def _require_folder(self, parent_ino: int | None) -> None:
+        """A new or moved item's parent must be a folder (a new item cannot close a cycle)."""
+        if parent_ino is None or parent_ino in self._folders:
+            return
+        found = self.conn.execute("SELECT kind FROM items WHERE ino = ?", (parent_ino,))
+        kind = found.fetchone()
+        if kind is None:
+            raise UnknownItem(f"no parent inode {parent_ino}")
+        if kind[0] != "folder":
+            raise InvalidPlacement(f"inode {parent_ino} is not a folder")
+        self._folders.add(parent_ino)
 
     def _move_is_folded(self, ino: int, never_uploaded: bool) -> bool:
         """A pending delete wins over a move; a first upload or mkdir carries the new name."""
