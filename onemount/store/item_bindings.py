@@ -229,9 +229,16 @@ def drop_cached_content(ctx: EffectContext) -> None:
 
 
 def refresh_remote_metadata(ctx: EffectContext) -> None:
+    """The server's metadata, except that unsent local bytes keep their own size and mtime.
+
+    size and mtime are what getattr shows; while local changes are pending they describe the
+    local bytes, and letting a delta snapshot overwrite them is the clobbering the reference
+    implementation suffered (onemount-reference.md §9 L1).
+    """
     _take_placement(ctx)
+    local = bool(ctx.row["has_local_changes"])
     for key, column in _REMOTE_FIELDS.items():
-        if key in ctx.context:
+        if key in ctx.context and not (local and key in ("size", "mtime")):
             ctx.row[column] = ctx.context[key]
 
 

@@ -182,3 +182,18 @@ def test_a_cycle_that_a_page_resolves_is_accepted(manager: StateManager) -> None
     )
     assert q.path_of(manager.conn, a.ino) == "/b/a"
     assert q.path_of(manager.conn, b.ino) == "/b"
+
+
+def test_a_delta_snapshot_never_clobbers_unsent_local_size_and_mtime(manager: StateManager) -> None:
+    item = manager.fire("a", "remote_appeared", parent=1, name="a", size=3, mtime=1.0, ctag="c")
+    manager.fire(item.ino, "local_overwritten", size=5, mtime=2.0)
+    manager.fire("a", "remote_changed", ctag="c", size=3, mtime=9.0, etag="e2", name="b")
+    row = q.get(manager.conn, item.ino)
+    assert row is not None
+    assert (row["state"], row["size"], row["mtime"], row["etag"], row["name"]) == (
+        "DIRTY_LOCAL",
+        5,
+        2.0,
+        "e2",
+        "b",
+    )
