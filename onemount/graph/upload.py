@@ -111,6 +111,8 @@ class Uploader:
         from there by a later call (in this process or another one) for the same source and
         target.
         """
+        if (sessions is None) != (key is None):
+            raise ValueError("a session store needs a key to file the session under, and back")
         stat = await trio.to_thread.run_sync(os.stat, source)
         size = stat.st_size
         if size == 0 or size <= self.config.simple_upload_limit:
