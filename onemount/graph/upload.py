@@ -176,7 +176,9 @@ class Uploader:
 
     async def _open_session(self, job: _Job) -> SessionRecord:
         target = job.target
-        body: dict[str, Any] = {"item": {**job.times.as_json()}}
+        body: dict[str, Any] = {"item": {}}
+        if fsinfo := job.times.as_json():
+            body["item"]["fileSystemInfo"] = fsinfo
         if isinstance(target, NewItem):
             body["item"].update({**_FAIL, "name": target.name})
             request = Request("POST", f"{self._child_path(target)}/createUploadSession", json=body)

@@ -36,6 +36,8 @@ class Seen:
     path: str
     headers: dict[str, str]
     body: bytes
+    raw_path: str  # as sent, percent-encoded
+    query: str
 
 
 class ScriptedApp:
@@ -52,7 +54,15 @@ class ScriptedApp:
             if not message.get("more_body"):
                 break
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        seen = Seen(trio.current_time(), scope["method"], scope["path"], headers, body)
+        seen = Seen(
+            trio.current_time(),
+            scope["method"],
+            scope["path"],
+            headers,
+            body,
+            scope["raw_path"].decode(),
+            scope["query_string"].decode(),
+        )
         self.seen.append(seen)
         answer = self.answers.pop(0)
         if callable(answer):
@@ -96,8 +106,9 @@ def client_for(
     draw: float = 0.5,
     wall_clock: Callable[[], float] = lambda: 1_000_000.0,
     rate: float = float("inf"),
+    **config_fields: Any,
 ) -> GraphClient:
-    config = GraphConfig(base_url=BASE, policy=policy or RetryPolicy(), rate=rate)
+    config = GraphConfig(base_url=BASE, policy=policy or RetryPolicy(), rate=rate, **config_fields)
     return GraphClient(
         tokens or StaticToken("t0k3n"),
         config,
