@@ -25,8 +25,9 @@ BASE = "http://graph.test/v1.0"
 @dataclass(frozen=True)
 class Answer:
     status: int
-    body: Any = None
+    body: Any = None  # sent as JSON
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # sent as is, instead of ``body``
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,12 @@ class ScriptedApp:
         answer = self.answers.pop(0)
         if callable(answer):
             answer = answer(seen)
-        payload = b"" if answer.body is None else json.dumps(answer.body).encode()
         raw_headers = [(k.lower().encode(), v.encode()) for k, v in answer.headers.items()]
-        raw_headers.append((b"content-type", b"application/json"))
+        if answer.raw is not None:
+            payload = answer.raw
+        else:
+            payload = b"" if answer.body is None else json.dumps(answer.body).encode()
+            raw_headers.append((b"content-type", b"application/json"))
         await send({"type": "http.response.start", "status": answer.status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": payload})
 
