@@ -38,7 +38,7 @@ class GraphConfig:
     simple_upload_limit: int = 4 * 1024 * 1024
     fragment_size: int = 32 * FRAGMENT_UNIT  # 10 MiB
     max_session_restarts: int = 2
-    download_chunk: int = 1024 * 1024
+    download_chunk: int = 4 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.fragment_size % FRAGMENT_UNIT or not 0 < self.fragment_size < MAX_FRAGMENT:

@@ -43,12 +43,18 @@ class _Sink:
         self.size = 0
         self.hasher = QuickXorHash()
 
-    def write(self, data: bytes | bytearray) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.fd, view) :]
-        self.hasher.update(data)
-        self.size += len(data)
+    def write(self, chunks: list[bytes]) -> None:
+        """Append ``chunks`` (one ``writev``, no joining copy) and hash them."""
+        pending = [memoryview(c) for c in chunks if c]
+        while pending:
+            written = os.writev(self.fd, pending)
+            while pending and written >= len(pending[0]):
+                written -= len(pending.pop(0))
+            if pending and written:
+                pending[0] = pending[0][written:]
+        for chunk in chunks:
+            self.hasher.update(chunk)
+            self.size += len(chunk)
 
     def restart(self) -> None:
         """Forget everything written: the server sent the whole body instead of the range."""
@@ -105,7 +111,11 @@ class _Transfer:
 
     async def _attempt(self, attempt: Attempt) -> None:
         offset = self.sink.size
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        # identity: a compressed body would be stored compressed, and its ranges would count
+        # compressed bytes, not the file's.
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
         async with self.core.stream(Request("GET", self.url, headers=headers), attempt) as response:
             self._align(response, offset)
             await self._receive(response)
@@ -134,18 +144,37 @@ class _Transfer:
         self.total = int(length) if length and length.isdigit() else None
 
     async def _receive(self, response: httpx.Response) -> None:
-        buffer = bytearray()
-        try:
-            async for data in response.aiter_bytes():
-                buffer += data
-                if len(buffer) >= self.chunk:
-                    await trio.to_thread.run_sync(self.sink.write, buffer)
-                    buffer = bytearray()
-        except NETWORK_ERRORS:
-            # What arrived before the drop is good: keep it, so the next attempt resumes after it.
-            await trio.to_thread.run_sync(self.sink.write, buffer)
-            raise
-        await trio.to_thread.run_sync(self.sink.write, buffer)
+        """Stream the body into the sink; the disk writes overlap the network reads.
+
+        A writer task takes batches of about ``chunk`` bytes from a small channel and writes
+        and hashes them in a worker thread while the next batch arrives. A dropped connection
+        is not allowed to cancel it: what arrived before the drop is good, so it is written,
+        and the next attempt resumes after it.
+        """
+        batches, pending = trio.open_memory_channel[list[bytes]](2)
+        dropped: BaseException | None = None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._write_all, pending)
+            async with batches:
+                batch: list[bytes] = []
+                size = 0
+                try:
+                    async for data in response.aiter_raw():
+                        batch.append(data)
+                        size += len(data)
+                        if size >= self.chunk:
+                            await batches.send(batch)
+                            batch, size = [], 0
+                except NETWORK_ERRORS as exc:
+                    dropped = exc
+                await batches.send(batch)
+        if dropped is not None:
+            raise dropped
+
+    async def _write_all(self, pending: trio.MemoryReceiveChannel[list[bytes]]) -> None:
+        async with pending:
+            async for batch in pending:
+                await trio.to_thread.run_sync(self.sink.write, batch)
 
 
 def _content_range(response: httpx.Response) -> tuple[int, int | None]:
