@@ -1,0 +1,34 @@
+"""A faithful fake of Microsoft Graph's OneDrive API, served on loopback.
+
+It is the ground onemount's tests stand on and the drive ``make demo`` shows, so it is built
+from the documented behaviour (``shared/reference/graph-api.md``, its checklist quoted by number
+in the code), not from what onemount's client happens to send.
+
+* :mod:`.drive`: the drive (SQLite plus blobs): items, tags, delta, sessions, quota;
+* :mod:`.app`: the ASGI application (Graph routes, download/upload URLs, admin, OAuth);
+* :mod:`.faults`: fault injection by rule and the request log;
+* :mod:`.server`: serving it with hypercorn, in a thread or in the foreground;
+* :mod:`.sample`: the sample drive of the demo.
+"""
+
+from onemount.fakegraph.app import FakeGraph
+from onemount.fakegraph.drive import DriveOptions, FakeDrive, FileTimesIn, Item
+from onemount.fakegraph.errors import FakeError
+from onemount.fakegraph.faults import FaultRule, Faults, LoggedRequest
+from onemount.fakegraph.server import Tls, build, serve_forever, serve_in_thread
+
+__all__ = [
+    "DriveOptions",
+    "FakeDrive",
+    "FakeError",
+    "FakeGraph",
+    "FaultRule",
+    "Faults",
+    "FileTimesIn",
+    "Item",
+    "LoggedRequest",
+    "Tls",
+    "build",
+    "serve_forever",
+    "serve_in_thread",
+]
