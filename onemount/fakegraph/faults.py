@@ -87,6 +87,7 @@ class LoggedRequest:
     path: str
     status: int | None  # None when the connection was dropped before an answer
     fault: str | None  # the id of the rule that acted on it
+    range: str | None = None  # the Range or Content-Range the request carried
 
 
 class Faults:
@@ -156,12 +157,23 @@ class FaultMiddleware:
             return
         arrived = time.monotonic()
         method, path = scope["method"], scope["path"]
+        ranges = [v for k, v in scope["headers"] if k in (b"range", b"content-range")]
         rule = self.faults.take(method, path)
-        status: list[int] = []
+        span = ranges[0].decode("latin-1") if ranges else None
+        recorded = False
+
+        def record(status: int | None) -> None:
+            # Logged before the answer leaves: a client that has its answer must find the
+            # request in the log, so the entry cannot wait for the send to finish.
+            nonlocal recorded
+            if not recorded:
+                recorded = True
+                fault = rule.id if rule else None
+                self.faults.record(LoggedRequest(arrived, method, path, status, fault, span))
 
         async def logged_send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                status.append(message["status"])
+                record(None if _was_dropped(rule) else message["status"])
             await send(message)
 
         try:
@@ -170,9 +182,7 @@ class FaultMiddleware:
             else:
                 await self._apply(rule, scope, receive, logged_send)
         finally:
-            fault = rule.id if rule else None
-            answered = status[0] if status and not _was_dropped(rule) else None
-            self.faults.record(LoggedRequest(arrived, method, path, answered, fault))
+            record(None)
 
     async def _apply(self, rule: FaultRule, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if rule.latency:
