@@ -18,15 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 import trio
 
+from onemount.fakegraph import build
 from onemount.graph import (
     DriveItem,
     GraphClient,
     GraphConfig,
     GraphError,
     RetryPolicy,
+    StaticToken,
     TokenProvider,
 )
 from tests.graph.fake import running_fake
@@ -40,6 +43,7 @@ class Backend:
     name: str
     base_url: str
     tokens: TokenProvider
+    app: Any = None  # an ASGI app to reach in process instead of over TCP
 
     def run(self, check: Check, **config_fields: Any) -> None:
         """Run ``check`` with a client for this backend, in a fresh scratch folder."""
@@ -47,7 +51,8 @@ class Backend:
         async def main() -> None:
             policy = RetryPolicy(max_total=60, backoff_base=0.2, backoff_cap=2)
             config = GraphConfig(base_url=self.base_url, policy=policy, **config_fields)
-            async with GraphClient(self.tokens, config) as graph:
+            transport = httpx.ASGITransport(app=self.app) if self.app is not None else None
+            async with GraphClient(self.tokens, config, transport=transport) as graph:
                 root = await graph.root()
                 scratch = await graph.create_folder(
                     root.id, f"onemount-contract-{uuid.uuid4().hex[:12]}"
@@ -79,8 +84,6 @@ async def eventually(fetch: Callable[[], Awaitable[_T]], done: Callable[[_T], bo
 def _live_backend() -> Backend:
     if os.environ.get("ONEMOUNT_LIVE_GRAPH") != "1":
         pytest.skip("live Graph runs only with ONEMOUNT_LIVE_GRAPH=1")
-    from onemount.graph import StaticToken
-
     token = os.environ.get("ONEMOUNT_LIVE_TOKEN")
     if token:
         return Backend("live", "https://graph.microsoft.com/v1.0", StaticToken(token))
@@ -101,9 +104,21 @@ def fake_backend() -> Iterator[Backend]:
         yield Backend("fake", fake.base_url, fake.tokens)
 
 
-@pytest.fixture(params=["fake", pytest.param("live", marks=pytest.mark.live)])
+@pytest.fixture(scope="session")
+def in_process_backend() -> Iterator[Backend]:
+    """The same fake reached through httpx.ASGITransport: no socket, for fast unit tests."""
+    with tempfile.TemporaryDirectory(prefix="fakegraph-") as data:
+        fake = build(Path(data))
+        token = fake.authority.issue_static_token(ttl=24 * 3600)
+        yield Backend("in-process", "http://fakegraph.test/v1.0", StaticToken(token), fake.asgi())
+        fake.drive.close()
+
+
+@pytest.fixture(params=["fake", "in-process", pytest.param("live", marks=pytest.mark.live)])
 def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "live":
         return _live_backend()
-    fake: Backend = request.getfixturevalue("fake_backend")
-    return fake
+    chosen: Backend = request.getfixturevalue(
+        "fake_backend" if request.param == "fake" else "in_process_backend"
+    )
+    return chosen
