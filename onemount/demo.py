@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = args.data or default_demo_dir()
     fake = build(data, seed="sample")
     try:
-        with serve_in_thread(fake) as origin:
+        with serve_in_thread(fake.asgi()) as origin:
             token = fake.authority.issue_static_token()
             trio.run(_tour, fake, f"{origin}/v1.0", token)
     finally:

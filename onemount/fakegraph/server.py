@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import trio
 from hypercorn.config import Config
@@ -90,9 +91,10 @@ async def serve_forever(
 
 @contextlib.contextmanager
 def serve_in_thread(
-    fake: FakeGraph, *, host: str = "127.0.0.1", port: int = 0, tls: Tls | None = None
+    app: Any, *, host: str = "127.0.0.1", port: int = 0, tls: Tls | None = None
 ) -> Iterator[str]:
-    """Serve ``fake`` from a thread for the duration of the block; yields its origin."""
+    """Serve the ASGI ``app`` (``FakeGraph.asgi()``, or a part of it such as the authority's
+    routes alone) from a thread for the duration of the block; yields its origin."""
     started: queue.Queue[tuple[str, trio.lowlevel.TrioToken, trio.Event] | BaseException]
     started = queue.Queue()
 
@@ -101,9 +103,7 @@ def serve_in_thread(
         try:
             async with trio.open_nursery() as nursery:
                 binds = await nursery.start(
-                    partial(
-                        serve, fake.asgi(), _config(host, port, tls), shutdown_trigger=shutdown.wait
-                    )
+                    partial(serve, app, _config(host, port, tls), shutdown_trigger=shutdown.wait)
                 )
                 started.put((binds[0], trio.lowlevel.current_trio_token(), shutdown))
         except BaseException as exc:

@@ -50,5 +50,5 @@ def running_fake(
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fakegraph-")))
         fake = build(data_dir, options, seed=seed, access_ttl=24 * 3600)
         stack.callback(fake.drive.close)
-        origin = stack.enter_context(serve_in_thread(fake))
+        origin = stack.enter_context(serve_in_thread(fake.asgi()))
         yield RunningFake(fake, origin, fake.authority.issue_static_token())
