@@ -98,7 +98,9 @@ class FakeGraph:
         rest = drive_match.group("rest") or ""
         method = request.method
         if rest in ("", "/"):
-            return self._json(self._drive_json(), request) if method == "GET" else _no_method()
+            if method != "GET":
+                raise _method_not_allowed()
+            return self._json(self._drive_json(), request)
         match = _ITEM_PATH.match(rest)
         if match is None:
             raise FakeError(400, "invalidRequest", f"Unsupported resource {rest}")
@@ -117,7 +119,7 @@ class FakeGraph:
             ("delta", "GET"): self._delta,
         }.get((action, method))
         if handler is None:
-            return _no_method()
+            raise _method_not_allowed()
         return await handler(request, base_id, segments)
 
     def _drive_json(self) -> dict[str, Any]:
@@ -168,6 +170,9 @@ class FakeGraph:
 
     async def _list_children(self, request: Request, base_id: str, segments: list[str]) -> Response:
         folder = self.drive.resolve(base_id, segments)
+        tag = request.headers.get("if-none-match")
+        if tag is not None and folder.tag_matches(tag):  # (7, §1.3: item, children, content)
+            return Response(status_code=304, headers=_request_id())
         query = dict(request.query_params)
         top = _positive(query.get("$top", query.get("top")), self.drive.options.children_page_size)
         after = _decode_skiptoken(query.get("$skiptoken"))
@@ -179,7 +184,7 @@ class FakeGraph:
         if len(items) > top:
             last = items[top - 1]
             query["$skiptoken"] = _encode_skiptoken(last.name_key, last.id)
-            data["@odata.nextLink"] = f"{_base(request)}{request.url.path}?{urlencode(query)}"
+            data["@odata.nextLink"] = _url(request, query)
         return self._json(data, request)
 
     async def _post_child(self, request: Request, base_id: str, segments: list[str]) -> Response:
@@ -209,16 +214,25 @@ class FakeGraph:
             raise FakeError(413, "invalidRequest", "Use an upload session", "maxFileSizeExceeded")
         times = FileTimesIn()
         if_match = request.headers.get("if-match")
+        if_none_match = request.headers.get("if-none-match")  # "*": only if absent (7)
         if segments:  # /items/{parent}:/{name}:/content creates or replaces by name
             parent = self.drive.resolve(base_id, segments[:-1])
             conflict = _conflict({}, request, default="replace")
             blob = self.drive.write_blob(data)
             item, created = self.drive.put_blob(
-                parent.id, segments[-1], blob, conflict=conflict, times=times, if_match=if_match
+                parent.id,
+                segments[-1],
+                blob,
+                conflict=conflict,
+                times=times,
+                if_match=if_match,
+                if_none_match=if_none_match,
             )
         else:
             blob = self.drive.write_blob(data)
-            item = self.drive.replace_content(base_id, blob, if_match=if_match, times=times)
+            item = self.drive.replace_content(
+                base_id, blob, if_match=if_match, if_none_match=if_none_match, times=times
+            )
             created = False
         return self._item(
             item, request, status=201 if created else self.drive.options.replace_status
@@ -259,18 +273,21 @@ class FakeGraph:
         )
 
     async def _delta(self, request: Request, base_id: str, segments: list[str]) -> Response:
-        if base_id != self.drive.root_id or segments:
-            if self.drive.options.mode == "business":  # (20)
-                raise FakeError(400, "notSupported", "view.delta can only be called on the root")
-            raise FakeError(501, "notSupported", "The fake serves delta on the root only")
+        folder = self.drive.resolve(base_id, segments)
+        if folder.id != self.drive.root_id and self.drive.options.mode == "business":  # (20)
+            raise FakeError(400, "notSupported", "view.delta can only be called on the root")
+        if not folder.is_folder:
+            raise invalid_request("delta is served on folders only")
         query = dict(request.query_params)
         top = _positive(query.get("$top", query.get("top")), self.drive.options.delta_page_size)
-        try:
-            page = self.drive.delta(query.get("token"), top)
+        try:  # personal drives serve delta on any folder (§2.1.5)
+            page = self.drive.delta(
+                query.get("token"), top, folder_id=folder.id, ancestors=not _exclude_parent(request)
+            )
         except FakeError as error:
             if error.status == 410:
                 fresh = {k: v for k, v in query.items() if k != "token"}
-                error.headers["Location"] = f"{_base(request)}{request.url.path}?{urlencode(fresh)}"
+                error.headers["Location"] = _url(request, fresh)
             raise
         select = parse_select(query)
         data: dict[str, Any] = {
@@ -278,11 +295,9 @@ class FakeGraph:
             "value": [self._render(i, request, select, in_delta=True) for i in page.items],
         }
         link_query = {k: v for k, v in query.items() if k != "token"}
-        path = request.url.path
-        if page.next_token is not None:
-            data["@odata.nextLink"] = _link(request, path, link_query, page.next_token)
-        else:
-            data["@odata.deltaLink"] = _link(request, path, link_query, page.delta_token or "")
+        token = page.next_token if page.next_token is not None else page.delta_token or ""
+        link = "@odata.nextLink" if page.next_token is not None else "@odata.deltaLink"
+        data[link] = _url(request, {**link_query, "token": token})
         return self._json(data, request)
 
     # -- download and upload URLs ----------------------------------------------------------------
@@ -324,7 +339,7 @@ class FakeGraph:
                 self.drive.cancel_session(session_id)
                 return Response(status_code=204, headers=_request_id())
             if request.method != "PUT":
-                return _no_method()
+                raise _method_not_allowed()
             self.drive.session(session_id)  # 404 before reading a body for a lost session
             data = await request.body()
             session, item, created = self.drive.put_fragment(
@@ -391,17 +406,32 @@ def _request_id() -> dict[str, str]:
     return {"request-id": str(uuid.uuid4())}
 
 
-def _no_method() -> Response:
-    body = {"error": {"code": "invalidRequest", "message": "Method not allowed"}}
-    return JSONResponse(body, status_code=405, headers=_request_id())
+def _exclude_parent(request: Request) -> bool:
+    """The ``deltaExcludeParent`` request header (Graph's delta docs), or the same word as a
+    ``Prefer`` token, which clients send too: no ancestors in the feed (graph-api.md §2.2)."""
+    prefer = request.headers.get("prefer", "").lower()
+    return "deltaexcludeparent" in request.headers or "deltaexcludeparent" in prefer
+
+
+def _method_not_allowed() -> FakeError:
+    """405 in Graph's error shape, like every other error (39)."""
+    return FakeError(405, "invalidRequest", "Method not allowed")
 
 
 def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _link(request: Request, path: str, query: dict[str, str], token: str) -> str:
-    return f"{_base(request)}{path}?{urlencode({**query, 'token': token})}"
+def _url(request: Request, query: dict[str, str]) -> str:
+    """An absolute link to this resource with ``query``, for nextLink, deltaLink and Location.
+
+    The path is the request's raw one, still percent-encoded: the decoded path would turn a
+    name's ``%41`` into ``A`` and cut the URL at a ``#``. Query keys keep their ``$`` the way
+    Graph writes them (``$skiptoken=``, ``$select=``), so a client may look for them.
+    """
+    raw = request.scope.get("raw_path") or request.scope["path"].encode()
+    path = raw.decode("latin-1").split("?", 1)[0]
+    return f"{_base(request)}{path}?{urlencode(query, safe='$')}"
 
 
 async def _json_body(request: Request, *, allow_empty: bool = False) -> dict[str, Any]:

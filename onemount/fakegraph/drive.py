@@ -459,6 +459,7 @@ class FakeDrive:
         with self._transaction():
             parent = self._live_folder(parent_id)
             name = self._free_name(parent, name, conflict)
+            self._check_quota(0, new_item=True)
             return self._insert(parent, name, "folder")
 
     def put_bytes(
@@ -490,13 +491,19 @@ class FakeDrive:
         conflict: Conflict,
         times: FileTimesIn | None,
         if_match: str | None = None,
+        if_none_match: str | None = None,
         qxh: str | None = None,
     ) -> tuple[Item, bool]:
-        """Put the blob (already in ``blobs/``) at ``name``; the blob is the drive's after."""
+        """Put the blob (already in ``blobs/``) at ``name``; the blob is the drive's after.
+
+        ``If-None-Match`` matching the existing item (``*`` matches any) refuses with 412 (7).
+        """
         try:
             with self._transaction():
                 parent = self._live_folder(parent_id)
                 existing = self.child(parent.id, name)
+                if existing is not None and if_none_match and existing.tag_matches(if_none_match):
+                    raise precondition_failed()
                 if existing is not None and conflict == "replace" and existing.is_file:
                     if if_match is not None and not existing.tag_matches(if_match):
                         raise precondition_failed()
@@ -505,7 +512,7 @@ class FakeDrive:
                     raise precondition_failed() if existing is None else name_conflict(name)
                 name = self._free_name(parent, name, conflict)
                 size = self._blob_size(blob)
-                self._check_quota(size)
+                self._check_quota(size, new_item=True)
                 content = self._content(blob, qxh)
                 return self._insert(parent, name, "file", content=content, times=times), True
         except BaseException:
@@ -518,16 +525,20 @@ class FakeDrive:
         blob: str | None,
         *,
         if_match: str | None,
+        if_none_match: str | None = None,
         times: FileTimesIn | None = None,
         qxh: str | None = None,
     ) -> Item:
-        """``PUT /items/{id}/content``: new bytes for an existing file (``If-Match`` honoured)."""
+        """``PUT /items/{id}/content``: new bytes for an existing file (``If-Match`` and
+        ``If-None-Match`` honoured, 7)."""
         try:
             with self._transaction():
                 item = self.get(item_id)
                 if not item.is_file:
                     raise invalid_request("Only files have content")
                 if if_match is not None and not item.tag_matches(if_match):
+                    raise precondition_failed()
+                if if_none_match and item.tag_matches(if_none_match):
                     raise precondition_failed()
                 return self._replace_content(item, blob, times, qxh)
         except BaseException:
@@ -606,8 +617,22 @@ class FakeDrive:
 
     # -- delta -------------------------------------------------------------------------------
 
-    def delta(self, token: str | None, top: int | None = None) -> DeltaPage:
-        """One page of the feed from ``token`` (None: enumerate all; "latest": a cursor only)."""
+    def delta(
+        self,
+        token: str | None,
+        top: int | None = None,
+        *,
+        folder_id: str | None = None,
+        ancestors: bool = True,
+    ) -> DeltaPage:
+        """One page of the feed from ``token`` (None: enumerate all; "latest": a cursor only).
+
+        ``folder_id`` scopes the feed to that folder and everything below it, which personal
+        drives allow (graph-api.md §2.1.5); ancestors then stop at that folder. An item moved
+        out of the folder simply stops appearing in its feed (the documents do not say what
+        the service reports for it). ``ancestors=False`` is the ``deltaExcludeParent`` request
+        header: changed items only (§2.2).
+        """
         top = top or self.options.delta_page_size
         with self._lock:
             epoch = int(self._require_meta("epoch"))
@@ -619,23 +644,39 @@ class FakeDrive:
             else:
                 state = self._read_token(token, epoch)
                 state.setdefault("u", now_seq)
-            return self._delta_page(state, top, epoch)
+            scope = None if folder_id is None or folder_id == self.root_id else folder_id
+            return self._delta_page(state, top, epoch, scope, ancestors)
 
-    def _delta_page(self, state: dict[str, Any], top: int, epoch: int) -> DeltaPage:
+    def _delta_page(
+        self, state: dict[str, Any], top: int, epoch: int, scope: str | None, ancestors: bool
+    ) -> DeltaPage:
         since, upto = int(state["f"]), int(state["u"])
         after_key, after_id = state.get("k", -1), state.get("i", "")
         order = "shuffle" if self.options.shuffle_delta else "seq"
         compare = ">=" if self.options.duplicate_delta and "i" in state else ">"
         live_only = " AND deleted = 0" if since == 0 else ""
+        subtree = ""
+        scope_args: tuple[str, ...] = ()
+        if scope is not None:  # tombstones keep their parent_id, so deletes stay in scope
+            subtree = (
+                " AND id IN (WITH RECURSIVE below(id) AS (SELECT ? UNION ALL SELECT d.id"
+                " FROM drive_items d JOIN below ON d.parent_id = below.id) SELECT id FROM below)"
+            )
+            scope_args = (scope,)
+        # In seq order a continuation starts its index range at the last key: SQLite bounds
+        # the scan by one lower bound only, and "seq > since" would rescan the walk so far on
+        # every page (a 100,000-item walk went quadratic). The row-value test then only skips
+        # the few entries that share the last key.
+        low = max(since + 1, int(after_key)) if order == "seq" else since + 1
         rows = self._db.execute(
-            f"SELECT {_ITEM_COLUMNS} FROM drive_items WHERE seq > ? AND seq <= ?{live_only}"
-            f" AND ({order}, id) {compare} (?, ?) ORDER BY {order}, id LIMIT ?",
-            (since, upto, after_key, after_id, top + 1),
+            f"SELECT {_ITEM_COLUMNS} FROM drive_items WHERE seq >= ? AND seq <= ?{live_only}"
+            f"{subtree} AND ({order}, id) {compare} (?, ?) ORDER BY {order}, id LIMIT ?",
+            (low, upto, *scope_args, after_key, after_id, top + 1),
         ).fetchall()
         items = [Item(*row) for row in rows[:top]]
         page = list(items)
-        if since and self.options.include_ancestors:
-            page = self._with_ancestors(items, since)
+        if since and ancestors and self.options.include_ancestors:
+            page = self._with_ancestors(items, since, scope)
         if self.options.shuffle_delta:
             self._rng.shuffle(page)
         if len(rows) > top:
@@ -645,13 +686,14 @@ class FakeDrive:
             return DeltaPage(page, self._token(cont, epoch), None)
         return DeltaPage(page, None, self._token({"f": upto}, epoch))
 
-    def _with_ancestors(self, items: list[Item], since: int) -> list[Item]:
-        """Each item preceded by its unchanged ancestors up to the root (12)."""
+    def _with_ancestors(self, items: list[Item], since: int, scope: str | None) -> list[Item]:
+        """Each item preceded by its unchanged ancestors up to the root, or up to ``scope``
+        for a folder's feed (12)."""
         out: list[Item] = []
         seen = {item.id for item in items}
         for item in items:
             chain: list[Item] = []
-            parent_id = item.parent_id
+            parent_id = None if item.id == scope else item.parent_id
             while parent_id is not None and parent_id not in seen:
                 try:
                     parent = self.get(parent_id)
@@ -660,7 +702,7 @@ class FakeDrive:
                 seen.add(parent.id)
                 if parent.seq <= since:
                     chain.append(parent)
-                parent_id = parent.parent_id
+                parent_id = None if parent.id == scope else parent.parent_id
             out.extend(reversed(chain))
             out.append(item)
         return out
@@ -933,9 +975,13 @@ class FakeDrive:
         length = len(parent_path) + 1 + len(name) if parent_path else len(name)
         check_path_length(length, mode=self.options.mode)
 
-    def _check_quota(self, growth: int) -> None:
+    def _check_quota(self, growth: int, *, new_item: bool = False) -> None:
+        """507 when ``growth`` bytes do not fit; a new item (even empty) also fails while the
+        quota is ``exceeded``: "new files or folders fail until usage drops" (38, §9)."""
         quota = self.quota()
-        if growth > 0 and quota.used + growth > quota.total:
+        if (growth > 0 and quota.used + growth > quota.total) or (
+            new_item and quota.state == "exceeded"
+        ):
             raise FakeError(507, "quotaLimitReached", "Insufficient Storage")
 
     def _content(self, blob: str | None, qxh: str | None) -> dict[str, Any]:

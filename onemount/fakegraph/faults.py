@@ -194,7 +194,8 @@ class FaultMiddleware:
             await self.app(scope, receive, _truncating(send, rule.drop_after))
             return
         if rule.status is not None:
-            await _error(send, rule.status, rule.retry_after)
+            client_id = dict(scope["headers"]).get(b"client-request-id", b"").decode("latin-1")
+            await _error(send, rule.status, rule.retry_after, client_id or None)
             return
         await self.app(scope, receive, send)
 
@@ -243,17 +244,21 @@ def _truncating(send: Any, limit: int) -> Any:
     return truncated
 
 
-async def _error(send: Any, status: int, retry_after: int | None) -> None:
+async def _error(
+    send: Any, status: int, retry_after: int | None, client_request_id: str | None
+) -> None:
     throttled = status in (429, 503)
     if throttled:
         error: dict[str, Any] = dict(_THROTTLE_BODY)
     else:
         error = {"code": "serviceNotAvailable" if status >= 500 else "generalException"}
         error["message"] = "Injected fault"
+    request_id = str(uuid.uuid4())
     error["innerError"] = {
         **error.get("innerError", {}),
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
-        "request-id": str(uuid.uuid4()),
+        "request-id": request_id,
+        "client-request-id": client_request_id or request_id,
     }
     body = json.dumps({"error": error}).encode()
     headers = [

@@ -1,8 +1,10 @@
 """driveItem JSON the way Graph shapes it, for GET, children and delta (checklist 2, 16-18, 23).
 
 Personal and business differ in small ways that clients trip over, so both are rendered:
-business folders have no cTag; in delta, personal tombstones lose ``size`` and business
-tombstones lose ``name``; personal delta reports ``childCount`` 0 for every folder.
+business folders have no cTag, and business delta omits cTag on creates and modifies too
+(graph-api.md §2.2 and §13, from the Graph delta remarks); in delta, personal tombstones lose
+``size`` and business tombstones lose ``name``; personal delta reports ``childCount`` 0 for
+every folder.
 """
 
 from __future__ import annotations
@@ -52,8 +54,8 @@ def _live(drive: FakeDrive, item: Item, in_delta: bool) -> dict[str, Any]:
         "lastModifiedDateTime": item.modified,
         "parentReference": _parent(drive, item, with_path=not in_delta),
     }
-    if not (business and item.is_folder):
-        data["cTag"] = item.ctag
+    if not (business and (item.is_folder or in_delta)):
+        data["cTag"] = item.ctag  # business: never on folders, and not in delta at all (§2.2)
     if item.kind == "root":
         data["root"] = {}
     if item.is_folder:
