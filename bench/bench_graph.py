@@ -27,10 +27,9 @@ The client runs with ``rate=inf``: its default limiter (50 requests/s, bursts of
 politeness policy toward Graph, not a cost, and would cap a walk in pages of 200 at about
 10,000 items/s whatever the code does.
 
-The fake runs in a thread of this process (its own trio loop, hypercorn on 127.0.0.1), so the
-server and the measured side share one interpreter and its GIL: both sides pay that alike, and
-neither figure is a ceiling for a client talking to a server in another process. Each side is
-run ``REPEAT`` times, alternating with the other, and its best run counts.
+The fake runs as ``onemount fakegraph serve`` in a process of its own (hypercorn on 127.0.0.1),
+as Graph would: the drive is set up in this process first, then served. Each side is run
+``REPEAT`` times, alternating with the other, and its best run counts.
 """
 
 from __future__ import annotations
@@ -38,6 +37,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -50,7 +52,7 @@ import httpx
 import trio
 
 from bench.harness import Figure
-from onemount.fakegraph import DriveOptions, FakeGraph, build, serve_in_thread
+from onemount.fakegraph import FakeDrive
 from onemount.graph import GraphClient, GraphConfig, StaticToken
 from onemount.graph.paging import DELTA_SELECT
 
@@ -64,7 +66,6 @@ _BLOCK = 16 << 20  # the 1 GiB file is one random block repeated (hashing cost i
 
 @dataclass(frozen=True)
 class _Fake:
-    graph: FakeGraph
     origin: str
     token: str
 
@@ -77,15 +78,27 @@ class _Fake:
             StaticToken(self.token), GraphConfig(base_url=self.base_url, rate=math.inf)
         )
 
+    def set_options(self, **options: object) -> None:
+        httpx.post(f"{self.origin}/_fake/options", json=options).raise_for_status()
+
 
 @contextmanager
-def _running_fake(folder: Path, options: DriveOptions) -> Iterator[_Fake]:
-    graph = build(folder, options, seed="empty", access_ttl=24 * 3600)
+def _served(folder: Path) -> Iterator[_Fake]:
+    """``onemount fakegraph serve`` on the drive in ``folder``, in a process of its own.
+
+    A real client never shares an interpreter with Graph: in one process the server thread
+    and the measured side would fight over one GIL, which taxes a client that hands work to a
+    worker thread (the downloader does) more than a baseline that does not.
+    """
+    command = [sys.executable, "-m", "onemount", "fakegraph", "serve", "--json"]
+    server = subprocess.Popen([*command, "--data", str(folder)], stdout=subprocess.PIPE, text=True)
     try:
-        with serve_in_thread(graph.asgi()) as origin:
-            yield _Fake(graph, origin, graph.authority.issue_static_token())
+        assert server.stdout is not None
+        endpoint = json.loads(server.stdout.readline())
+        yield _Fake(endpoint["base_url"].removesuffix("/v1.0"), endpoint["token"])
     finally:
-        graph.drive.close()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
 
 
 Timed = Callable[[], Awaitable[object]]
@@ -142,12 +155,14 @@ async def _raw_download(http: httpx.AsyncClient, url: str, dest: Path) -> None:
 
 
 def _download_figure(folder: Path) -> Figure:
-    with _running_fake(folder / "drive", DriveOptions()) as fake:
-        source = folder / "big.bin"
-        _write_big_file(source)
-        drive = fake.graph.drive
-        item = drive.put_file(drive.root_id, "big.bin", source)
-        url = f"{fake.origin}/dl/{drive.download_token(item)}"
+    drive = FakeDrive(folder / "drive")  # set up in this process, served from another
+    source = folder / "big.bin"
+    _write_big_file(source)
+    item = drive.put_file(drive.root_id, "big.bin", source)
+    token = drive.download_token(item)
+    drive.close()
+    with _served(folder / "drive") as fake:
+        url = f"{fake.origin}/dl/{token}"
         target = folder / "out.bin"
 
         def client() -> Timed:
@@ -174,7 +189,7 @@ def _download_figure(folder: Path) -> Figure:
         baseline_name="httpx stream+write+fsync",
         baseline_value=SIZE / raw_s / MB,
         higher_is_better=True,
-        note=f"best of {REPEAT}; fake in this process over TCP; the client also hashes",
+        note=f"best of {REPEAT}; fake in its own process, over TCP; the client also hashes",
     )
 
 
@@ -204,7 +219,7 @@ async def _client_delta(graph: GraphClient, expected: int) -> None:
 
 
 def _delta_figure(fake: _Fake, expected: int, page_size: int) -> Figure:
-    fake.graph.drive.options.delta_page_size = page_size
+    fake.set_options(delta_page_size=page_size)
     # The first URL exactly as the client builds it (same path, same $select).
     first = httpx.URL(f"{fake.base_url}/me/drive/root/delta", params={"$select": DELTA_SELECT})
     auth = {"Authorization": f"Bearer {fake.token}"}
@@ -228,8 +243,10 @@ def _delta_figure(fake: _Fake, expected: int, page_size: int) -> Figure:
 
 
 def _delta_figures(folder: Path) -> list[Figure]:
-    with _running_fake(folder / "drive", DriveOptions()) as fake:
-        expected = fake.graph.drive.populate(ITEMS) + 1  # and the root
+    drive = FakeDrive(folder / "drive")
+    expected = drive.populate(ITEMS) + 1  # and the root
+    drive.close()
+    with _served(folder / "drive") as fake:
         return [_delta_figure(fake, expected, page_size) for page_size in PAGE_SIZES]
 
 
