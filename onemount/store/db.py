@@ -13,7 +13,7 @@ from pathlib import Path
 import apsw
 import apsw.bestpractice
 
-from onemount.store.schema import check_supported, migrate, version
+from onemount.store.schema import SchemaError, check_supported, migrate, version
 
 DB_ENV = "ONEMOUNT_DB"
 _BUSY_TIMEOUT_MS = 5000
@@ -46,8 +46,18 @@ def open_reader(path: str | Path) -> apsw.Connection:
     if not Path(path).exists():
         raise FileNotFoundError(f"no metadata_v2 database at {path}")
     conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-    _common(conn)
-    check_supported(version(conn))
+    try:
+        _common(conn)
+        found = version(conn)
+        check_supported(found)
+        if found == 0:  # every query would fail with "no such table"
+            raise SchemaError(
+                f"{path} has no metadata_v2 schema yet (version 0);"
+                " `onemount store migrate` creates it"
+            )
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 

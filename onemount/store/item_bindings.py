@@ -104,12 +104,15 @@ def changed_during_upload(ctx: GuardContext) -> bool:
     )
 
 
+# The walk carries has_local_changes and stops at the first hit: it reads the subtree through
+# items_parent, never a scan of the whole table.
 _UNSENT_DESCENDANT = """
-WITH RECURSIVE sub(ino) AS (
-    SELECT ino FROM items WHERE parent_ino = ?
-    UNION ALL SELECT items.ino FROM items JOIN sub ON items.parent_ino = sub.ino
+WITH RECURSIVE sub(ino, unsent) AS (
+    SELECT ino, has_local_changes FROM items WHERE parent_ino = ?
+    UNION ALL SELECT items.ino, items.has_local_changes
+    FROM items JOIN sub ON items.parent_ino = sub.ino
 )
-SELECT 1 FROM items JOIN sub USING (ino) WHERE items.has_local_changes LIMIT 1
+SELECT 1 FROM sub WHERE unsent LIMIT 1
 """
 
 
@@ -145,8 +148,12 @@ _REMOTE_FIELDS = {
 
 
 def _take_placement(ctx: EffectContext) -> None:
-    """Name and parent from the context, when it carries them (a rename or move)."""
-    if "name" in ctx.context:
+    """Name and parent from the context, when it carries them (a rename or move).
+
+    An unchanged name is left alone: it was validated and keyed when it was stored, and every
+    delta item carries its name.
+    """
+    if "name" in ctx.context and ctx.context["name"] != ctx.row["name"]:
         ctx.row["name"] = validated(ctx.context["name"])
         ctx.row["name_key"] = name_key(ctx.row["name"])
     if "parent_ino" in ctx.context and ctx.context["parent_ino"] != ctx.row["parent_ino"]:

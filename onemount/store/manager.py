@@ -13,10 +13,12 @@ but must not be used concurrently: the engine calls ``fire_batch`` from one work
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,16 @@ ItemRef = int | str | None  # an inode, an item id (local or remote), or None fo
 
 _BY_INO = f"{SELECT_ITEMS} WHERE ino = ?"
 _BY_ID = f"{SELECT_ITEMS} WHERE item_id = ?"
+# A batch's rows in one statement whatever its size: the refs go in as one JSON array, so the
+# prepared statement is reused from page to page (an IN list of ? would differ in length).
+_BY_INOS = f"{SELECT_ITEMS} WHERE ino IN (SELECT value FROM json_each(?))"
+_BY_IDS = f"{SELECT_ITEMS} WHERE item_id IN (SELECT value FROM json_each(?))"
+_INSERT_VALUES = itemgetter(*ITEM_COLUMNS)
+# A new row before the creation event's effects: every column NULL but the counters and flags.
+_NEW_ROW: Row = dict.fromkeys(ITEM_COLUMNS) | dict.fromkeys(
+    ("virtual", "pinned", "has_local_changes", "local_change_seq"), 0
+)
+_UPDATE_VALUES = itemgetter(*ITEM_COLUMNS[1:], "ino")
 _INSERT = (
     f"INSERT INTO items ({', '.join(ITEM_COLUMNS)}) VALUES ({', '.join('?' * len(ITEM_COLUMNS))})"
 )
@@ -43,13 +55,15 @@ _JOURNAL = (
     "INSERT INTO journal (ino, item_id, machine, from_state, event, to_state, at, worker, detail)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# Deepest first; the walk carries the columns it returns, so it reads only the subtree (through
+# items_parent) and never joins back to a scan of the whole table.
 _SUBTREE = """
-WITH RECURSIVE sub(ino, depth) AS (
-    SELECT ino, 1 FROM items WHERE parent_ino = ?
-    UNION ALL SELECT items.ino, sub.depth + 1 FROM items JOIN sub ON items.parent_ino = sub.ino
+WITH RECURSIVE sub(ino, item_id, state, depth) AS (
+    SELECT ino, item_id, state, 1 FROM items WHERE parent_ino = ?
+    UNION ALL SELECT items.ino, items.item_id, items.state, sub.depth + 1
+    FROM items JOIN sub ON items.parent_ino = sub.ino
 )
-SELECT items.ino, items.item_id, items.state FROM items JOIN sub USING (ino)
-ORDER BY sub.depth DESC
+SELECT ino, item_id, state FROM sub ORDER BY depth DESC
 """
 # Rows on the way up from an item; a row equal to the item itself means a cycle.
 _ANCESTOR_IS_SELF = """
@@ -109,16 +123,49 @@ class Fired:
     target: str
 
 
-class _LazyGuards(Mapping[str, bool]):
-    """Guards computed on first access: resolve reads only the names its candidates use."""
+@dataclass
+class _Scratch:
+    """What one fire transaction knows besides the database; dropped when it ends.
 
-    __slots__ = ("_ctx",)
+    Every entry is exact, not a guess: a prefetched row leaves ``rows`` when its own event
+    loads it (that event rewrites or purges it) or when a purge takes it, and ``inos`` and
+    ``folders`` follow every insert, change of id and purge. So a batch reads what the
+    database holds at that point of the transaction, only without a query per event.
+    """
+
+    placed: list[int] = field(default_factory=list)  # items moved: checked before commit
+    folders: set[int] = field(default_factory=set)  # inodes known to be folders
+    journal: list[tuple[Any, ...]] = field(default_factory=list)  # written in order at commit
+    rows: dict[int | str, Row] = field(default_factory=dict)  # prefetched, by inode and by id
+    absent: set[str] = field(default_factory=set)  # ids the prefetch found no row for
+    inos: dict[str, int] = field(default_factory=dict)  # item id -> inode
+
+    def forget(self, ino: int, item_id: str) -> None:
+        """The row is gone (purged): it is neither a parent nor a folder any more."""
+        self.rows.pop(ino, None)
+        self.rows.pop(item_id, None)
+        self.inos.pop(item_id, None)
+        self.folders.discard(ino)
+
+
+class _LazyGuards(Mapping[str, bool]):
+    """Guards computed on first access: resolve reads only the names its candidates use.
+
+    Each is computed once: candidates of one event often name the same guard (``cond: x`` and
+    ``unless: x``), and ``has_unsent_descendants`` is a recursive query.
+    """
+
+    __slots__ = ("_ctx", "_known")
 
     def __init__(self, ctx: GuardContext) -> None:
         self._ctx = ctx
+        self._known: dict[str, bool] = {}
 
     def __getitem__(self, name: str) -> bool:
-        return item_bindings.GUARDS[name](self._ctx)
+        known = self._known.get(name)
+        if known is None:
+            known = self._known[name] = item_bindings.GUARDS[name](self._ctx)
+        return known
 
     def __iter__(self) -> Iterator[str]:
         return iter(item_bindings.GUARDS)
@@ -140,8 +187,7 @@ class StateManager:
         self.conn = conn
         self.worker = worker
         self._clock = clock
-        self._placed: list[int] = []  # items moved in the open transaction
-        self._folders: set[int] = set()  # parents known to be folders in the open transaction
+        self._tx = _Scratch()  # the open fire transaction's; replaced at each BEGIN
         self._item = compiled("item")
         self._upload = compiled("upload")
 
@@ -170,6 +216,8 @@ class StateManager:
         points past items that were not written.
         """
         with self._fire_transaction():
+            events = list(events)  # a generator that fails part-way still rolls back
+            self._prefetch(events)
             fired = [self._apply(e.item, e.event, e.context, e.detail) for e in events]
             if delta_cursor is not None:
                 self._put_kv("delta_cursor", delta_cursor)
@@ -204,8 +252,7 @@ class StateManager:
                     intent_id,
                 ),
             )
-            self.conn.execute(
-                _JOURNAL,
+            self._tx.journal.append(
                 (
                     row["ino"],
                     f"intent:{intent_id}",
@@ -216,7 +263,7 @@ class StateManager:
                     job.now,
                     self.worker,
                     detail,
-                ),
+                )
             )
             return transition.target
 
@@ -224,10 +271,12 @@ class StateManager:
     def _fire_transaction(self) -> Iterator[None]:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE; INSERT INTO fire_token VALUES (1)")
-        self._placed.clear()
-        self._folders.clear()
+        self._tx = _Scratch()
         try:
             yield
+            # One executemany in event order: seq numbers follow the transitions as before,
+            # and the rows commit (or roll back) with the items they describe.
+            conn.executemany(_JOURNAL, self._tx.journal)
             self._check_placements()
             conn.execute("DELETE FROM fire_token")
         except BaseException:
@@ -235,8 +284,42 @@ class StateManager:
             raise
         conn.execute("COMMIT")
 
+    def _prefetch(self, events: list[Event]) -> None:
+        """Load every row a batch names, as its item or a parent, in one query per kind of ref.
+
+        A delta page otherwise pays two lookups per event (the row, the parent's inode) on top
+        of its writes.
+        """
+        ids: set[str] = set()
+        inos: set[int] = set()
+        for e in events:
+            for ref in (e.item, e.context.get("parent")):
+                if isinstance(ref, str):
+                    ids.add(ref)
+                elif isinstance(ref, int):
+                    inos.add(ref)
+        tx = self._tx
+        tx.absent.update(ids)
+        for query, refs in ((_BY_IDS, ids), (_BY_INOS, inos)):
+            if not refs:
+                continue
+            for found in self.conn.execute(query, (json.dumps(sorted(refs)),)):
+                row = as_row(found)
+                tx.rows[row["ino"]] = tx.rows[row["item_id"]] = row
+                tx.inos[row["item_id"]] = row["ino"]
+                tx.absent.discard(row["item_id"])
+                if row["kind"] == "folder":
+                    tx.folders.add(row["ino"])
+
     def _load(self, item: ItemRef) -> Row | None:
         if item is None:
+            return None
+        tx = self._tx
+        row = tx.rows.pop(item, None)
+        if row is not None:  # its event rewrites it: the next event must not see this copy
+            tx.rows.pop(row["item_id"] if isinstance(item, int) else row["ino"], None)
+            return row
+        if isinstance(item, str) and item in tx.absent:
             return None
         query = _BY_INO if isinstance(item, int) else _BY_ID
         found = self.conn.execute(query, (item,)).fetchone()
@@ -245,10 +328,14 @@ class StateManager:
     def _ino_of(self, ref: int | str) -> int:
         if isinstance(ref, int):
             return ref
+        ino = self._tx.inos.get(ref)
+        if ino is not None:
+            return ino
         found = self.conn.execute("SELECT ino FROM items WHERE item_id = ?", (ref,)).fetchone()
         if found is None:
             raise UnknownItem(f"no item {ref!r}")
-        return int(found[0])
+        self._tx.inos[ref] = ino = int(found[0])
+        return ino
 
     def _apply(
         self, item: ItemRef, event: str, context: Mapping[str, Any], detail: str | None
@@ -262,29 +349,33 @@ class StateManager:
         guards = _LazyGuards(GuardContext(self.conn, row, context))
         transition = self._item.resolve(source, event, guards)
         now = self._clock()
+        tx = self._tx
         creating = row is None
         if row is None:
             row = self._new_row(item, context, now)
             self._require_folder(row["parent_ino"])
+        old_id = row["item_id"]
         effects = EffectContext(row, context, now, self.worker)
         for name in transition.effects:
             item_bindings.EFFECTS[name](effects)
         row["state"] = transition.target
         row["updated"] = now
         if creating:
-            self.conn.execute(_INSERT, tuple(row[c] for c in ITEM_COLUMNS))
+            self.conn.execute(_INSERT, _INSERT_VALUES(row))
             row["ino"] = self.conn.last_insert_rowid()
         elif not effects.purge:
-            values = [row[c] for c in ITEM_COLUMNS[1:]]
-            values.append(row["ino"])
-            self.conn.execute(_UPDATE, values)
+            self.conn.execute(_UPDATE, _UPDATE_VALUES(row))
         if effects.moved:
-            self._placed.append(row["ino"])
+            tx.placed.append(row["ino"])
         self._apply_intents(row, effects.intents, now)
+        if row["item_id"] != old_id:  # a local id exchanged for the server's, or back
+            tx.inos.pop(old_id, None)
         if effects.purge:
             self._purge(row, event, now, detail)
-        self.conn.execute(
-            _JOURNAL,
+        else:
+            tx.inos[row["item_id"]] = row["ino"]
+            tx.absent.discard(row["item_id"])
+        tx.journal.append(
             (
                 row["ino"],
                 row["item_id"],
@@ -295,35 +386,31 @@ class StateManager:
                 now,
                 self.worker,
                 detail,
-            ),
+            )
         )
         for copy in effects.spawn:
             self._apply(None, "local_created", copy, f"conflict copy of inode {row['ino']}")
         return Fired(row["ino"], row["item_id"], source, event, transition.target)
 
     def _new_row(self, item: ItemRef, context: Mapping[str, Any], now: float) -> Row:
-        row: Row = dict.fromkeys(ITEM_COLUMNS)
-        is_root = bool(context.get("root"))
-        if is_root:
-            row.update(ino=ROOT_INODE, parent_ino=None, name=context.get("name", "root"))
+        row = _NEW_ROW.copy()
+        if context.get("root"):
+            row["ino"] = ROOT_INODE
+            row["name"] = validated(context.get("name", "root"))
         else:
             if "parent_ino" not in context:
                 raise ValueError("a new item needs a parent")
-            row.update(parent_ino=context["parent_ino"], name=validated(context.get("name", "")))
-        row.update(
-            item_id=item if isinstance(item, str) else new_local_id(),
-            name_key=name_key(row["name"]),
-            kind=context.get("kind", "file"),
-            virtual=0,
-            size=context.get("size", 0),
-            mtime=context.get("mtime", now),
-            mode=context.get("mode"),
-            pinned=0,
-            pending_remote=0 if isinstance(item, str) else 1,
-            has_local_changes=0,
-            local_change_seq=0,
-            created=now,
-        )
+            row["parent_ino"] = context["parent_ino"]
+            row["name"] = validated(context.get("name", ""))
+        local = not isinstance(item, str)
+        row["item_id"] = new_local_id() if local else item
+        row["name_key"] = name_key(row["name"])
+        row["kind"] = context.get("kind", "file")
+        row["size"] = context.get("size", 0)
+        row["mtime"] = context.get("mtime", now)
+        row["mode"] = context.get("mode")
+        row["pending_remote"] = int(local)
+        row["created"] = now
         return row
 
     def _apply_intents(self, row: Row, operations: list[tuple[str, str]], now: float) -> None:
@@ -348,7 +435,7 @@ class StateManager:
         Checked once before commit, not per event: a delta page may move A under B before it
         moves B out from under A, a cycle that exists only halfway through the page.
         """
-        for ino in self._placed:
+        for ino in self._tx.placed:
             parent = self.conn.execute("SELECT parent_ino FROM items WHERE ino = ?", (ino,))
             found = parent.fetchone()
             if found is None:
@@ -359,7 +446,7 @@ class StateManager:
 
     def _require_folder(self, parent_ino: int | None) -> None:
         """A new or moved item's parent must be a folder (a new item cannot close a cycle)."""
-        if parent_ino is None or parent_ino in self._folders:
+        if parent_ino is None or parent_ino in self._tx.folders:
             return
         found = self.conn.execute("SELECT kind FROM items WHERE ino = ?", (parent_ino,))
         kind = found.fetchone()
@@ -367,7 +454,7 @@ class StateManager:
             raise UnknownItem(f"no parent inode {parent_ino}")
         if kind[0] != "folder":
             raise InvalidPlacement(f"inode {parent_ino} is not a folder")
-        self._folders.add(parent_ino)
+        self._tx.folders.add(parent_ino)
 
     def _move_is_folded(self, ino: int, never_uploaded: bool) -> bool:
         """A pending delete wins over a move; a first upload or mkdir carries the new name."""
@@ -378,10 +465,9 @@ class StateManager:
 
     def _purge(self, row: Row, event: str, now: float, detail: str | None) -> None:
         """Delete the row and, for a folder, its subtree; the journal keeps every one."""
-        conn = self.conn
+        conn, tx = self.conn, self._tx
         for ino, item_id, state in list(conn.execute(_SUBTREE, (row["ino"],))):
-            conn.execute(
-                _JOURNAL,
+            tx.journal.append(
                 (
                     ino,
                     item_id,
@@ -392,10 +478,12 @@ class StateManager:
                     now,
                     self.worker,
                     f"purged with folder inode {row['ino']}",
-                ),
+                )
             )
             conn.execute("DELETE FROM items WHERE ino = ?", (ino,))
+            tx.forget(ino, item_id)
         conn.execute("DELETE FROM items WHERE ino = ?", (row["ino"],))
+        tx.forget(row["ino"], row["item_id"])
 
     # ---- narrow field updates: none of these can touch state ---------------------------------
 

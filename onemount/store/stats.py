@@ -7,6 +7,7 @@ reader see the last committed snapshot while the writer goes on.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import apsw
@@ -43,7 +44,7 @@ def collect(conn: apsw.Connection, *, now: float | None = None) -> dict[str, Any
         "states": dict(conn.execute("SELECT state, count(*) FROM items GROUP BY state ORDER BY 1")),
         "kinds": dict(conn.execute("SELECT kind, count(*) FROM items GROUP BY kind ORDER BY 1")),
         "directories": _directories(conn),
-        "sizes": _buckets(conn, SIZE_BUCKETS, "size"),
+        "sizes": _histogram(conn, "size", SIZE_BUCKETS),
         "extensions": _extensions(conn),
         "ages": _ages(conn, now),
         "intents": _intents(conn),
@@ -52,27 +53,28 @@ def collect(conn: apsw.Connection, *, now: float | None = None) -> dict[str, Any
     }
 
 
+# Both walk a folder's children through the items_parent index (schema version 2); without it
+# each was a scan of the whole table per folder, 20 s on 100,000 items.
+DEPTH_SQL = """
+WITH RECURSIVE tree(ino, depth) AS (
+    SELECT ino, 0 FROM items WHERE ino = ?
+    UNION ALL SELECT items.ino, tree.depth + 1
+    FROM items JOIN tree ON items.parent_ino = tree.ino WHERE items.kind = 'folder'
+)
+SELECT coalesce(max(depth), 0), coalesce(avg(depth), 0) FROM tree
+"""
+FILES_PER_DIRECTORY_SQL = """
+SELECT coalesce(max(n), 0), coalesce(avg(n), 0) FROM (
+    SELECT folder.ino, count(child.ino) AS n FROM items AS folder
+    LEFT JOIN items AS child ON child.parent_ino = folder.ino AND child.kind = 'file'
+    WHERE folder.kind = 'folder' GROUP BY folder.ino
+)
+"""
+
+
 def _directories(conn: apsw.Connection) -> dict[str, float]:
-    depth = conn.execute(
-        """
-        WITH RECURSIVE tree(ino, depth) AS (
-            SELECT ino, 0 FROM items WHERE ino = ?
-            UNION ALL SELECT items.ino, tree.depth + 1
-            FROM items JOIN tree ON items.parent_ino = tree.ino WHERE items.kind = 'folder'
-        )
-        SELECT coalesce(max(depth), 0), coalesce(avg(depth), 0) FROM tree
-        """,
-        (ROOT_INODE,),
-    ).fetchone()
-    files = conn.execute(
-        """
-        SELECT coalesce(max(n), 0), coalesce(avg(n), 0) FROM (
-            SELECT folder.ino, count(child.ino) AS n FROM items AS folder
-            LEFT JOIN items AS child ON child.parent_ino = folder.ino AND child.kind = 'file'
-            WHERE folder.kind = 'folder' GROUP BY folder.ino
-        )
-        """
-    ).fetchone()
+    depth = conn.execute(DEPTH_SQL, (ROOT_INODE,)).fetchone()
+    files = conn.execute(FILES_PER_DIRECTORY_SQL).fetchone()
     assert depth is not None and files is not None  # aggregates always return a row
     return {
         "depth_max": depth[0],
@@ -82,17 +84,26 @@ def _directories(conn: apsw.Connection) -> dict[str, float]:
     }
 
 
-def _buckets(
-    conn: apsw.Connection, buckets: tuple[tuple[str, int, int | None], ...], column: str
+def _histogram(
+    conn: apsw.Connection,
+    value: str,
+    buckets: Sequence[tuple[str, float, float | None]],
+    params: tuple[Any, ...] = (),
 ) -> dict[str, int]:
-    result = {}
-    for label, low, high in buckets:
-        upper = "" if high is None else f" AND {column} < {high}"
-        found = conn.execute(
-            f"SELECT count(*) FROM items WHERE kind = 'file' AND {column} >= ?{upper}", (low,)
-        ).fetchone()
-        result[label] = found[0] if found else 0
-    return result
+    """Files per ``[low, high)`` bucket of the SQL expression ``value``, in one table scan.
+
+    A count per bucket was a scan per bucket: 13 scans of 100,000 rows for sizes and ages.
+    The bounds are this module's constants, not user input, so they are inlined as literals.
+    """
+    terms = ", ".join(
+        f"coalesce(sum(v >= {low!r}{'' if high is None else f' AND v < {high!r}'}), 0)"
+        for _, low, high in buckets
+    )
+    found = conn.execute(
+        f"SELECT {terms} FROM (SELECT {value} AS v FROM items WHERE kind = 'file')", params
+    ).fetchone()
+    assert found is not None  # aggregates always return a row
+    return {label: int(n) for (label, _, _), n in zip(buckets, found, strict=True)}
 
 
 def _extensions(conn: apsw.Connection) -> dict[str, int]:
@@ -110,17 +121,9 @@ def _extensions(conn: apsw.Connection) -> dict[str, int]:
 
 
 def _ages(conn: apsw.Connection, now: float) -> dict[str, int]:
-    result: dict[str, int] = {}
-    lower = 0.0
-    for label, span in AGE_BUCKETS:
-        found = conn.execute(
-            "SELECT count(*) FROM items WHERE kind = 'file' AND ?1 - mtime >= ?2"
-            " AND (?3 IS NULL OR ?1 - mtime < ?3)",
-            (now, lower, span),
-        ).fetchone()
-        result[label] = found[0] if found else 0
-        lower = span or lower
-    return result
+    lowers = (0.0, *(span for _, span in AGE_BUCKETS[:-1]))
+    buckets = [(label, low, span) for (label, span), low in zip(AGE_BUCKETS, lowers, strict=True)]
+    return _histogram(conn, "? - mtime", buckets, (now,))
 
 
 def _intents(conn: apsw.Connection) -> dict[str, Any]:

@@ -1,7 +1,10 @@
 """``onemount store validate``: every way a metadata_v2 database can be wrong, listed.
 
 The state checks use the spec's own invariants (per state and global) on the abstract fields,
-so a change of the spec changes what validation demands without touching this module.
+so a change of the spec changes what validation demands without touching this module. The
+schema check compares the file's tables, indexes and triggers with what the migrations build
+for the version the file declares: a missing index (queries turn into table scans) or a
+dropped state trigger (the one door to ``state`` is open) is found before it does harm.
 """
 
 from __future__ import annotations
@@ -13,7 +16,15 @@ import apsw
 
 from onemount.statemachine import default_spec
 from onemount.store.fields import abstract_fields
-from onemount.store.schema import ROOT_INODE, SELECT_ITEMS, STATES, as_row
+from onemount.store.schema import (
+    ROOT_INODE,
+    SELECT_ITEMS,
+    STATES,
+    as_row,
+    expected_objects,
+    schema_objects,
+    version,
+)
 
 
 @dataclass(frozen=True)
@@ -29,13 +40,33 @@ class Finding:
 
 def validate(conn: apsw.Connection) -> list[Finding]:
     """All findings; an empty list means the database is healthy."""
+    declared = version(conn)
+    if declared == 0:
+        return [Finding("schema drift", None, "no metadata_v2 schema (version 0)")]
+    expected, actual = expected_objects(declared), schema_objects(conn)
+    drift = list(_schema_drift(expected, actual, declared))
+    if any(kind == "table" and (kind, name) not in actual for kind, name in expected):
+        return drift  # the row checks below need every table
     return [
+        *drift,
         *_states(conn),
         *_parents(conn),
         *_duplicate_names(conn),
         *_orphan_intents(conn),
         *_integrity(conn),
     ]
+
+
+def _schema_drift(
+    expected: dict[tuple[str, str], str], actual: dict[tuple[str, str], str], declared: int
+) -> Iterator[Finding]:
+    for kind, name in sorted(expected.keys() | actual.keys()):
+        if (kind, name) not in actual:
+            yield Finding("schema drift", None, f"{kind} {name} is missing (schema {declared})")
+        elif (kind, name) not in expected:
+            yield Finding("schema drift", None, f"{kind} {name} is not part of schema {declared}")
+        elif actual[kind, name] != expected[kind, name]:
+            yield Finding("schema drift", None, f"{kind} {name} differs from schema {declared}")
 
 
 def _states(conn: apsw.Connection) -> Iterator[Finding]:

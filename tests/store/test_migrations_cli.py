@@ -12,7 +12,10 @@ import apsw
 import pytest
 
 from onemount.store import SCHEMA_VERSION, SchemaError, StateManager, open_reader
-from onemount.store.schema import version
+from onemount.store.item_bindings import _UNSENT_DESCENDANT
+from onemount.store.manager import _SUBTREE
+from onemount.store.schema import expected_objects, schema_objects, version
+from onemount.store.stats import DEPTH_SQL, FILES_PER_DIRECTORY_SQL
 from tests.store.conftest import fresh_manager
 
 ONEMOUNT = [sys.executable, "-m", "onemount"]
@@ -22,6 +25,105 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     return subprocess.run(
         [*ONEMOUNT, *args], capture_output=True, text=True, env=env, timeout=60, check=False
     )
+
+
+FIXTURES = Path(__file__).with_name("fixtures")
+TABLES = ("items", "journal", "intents", "kv", "xattrs", "fire_token")
+
+
+def _version_0(path: Path) -> None:
+    path.touch()  # no tables, user_version 0: what a first open finds
+
+
+def _version_1(path: Path) -> None:
+    conn = apsw.Connection(str(path))
+    conn.execute((FIXTURES / "metadata_v1.sql").read_text())
+    conn.close()
+
+
+# A database as each earlier version left it. A new schema version adds the fixture of the
+# version before it here; test_every_earlier_version_has_a_fixture fails until it does.
+EARLIER_VERSIONS = {0: _version_0, 1: _version_1}
+
+
+def _contents(conn: apsw.Connection) -> dict[str, list[tuple[object, ...]]]:
+    present = {name for (kind, name) in schema_objects(conn) if kind == "table"}
+    return {
+        table: sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+        for table in TABLES
+        if table in present
+    }
+
+
+def test_every_earlier_version_has_a_fixture() -> None:
+    assert set(EARLIER_VERSIONS) == set(range(SCHEMA_VERSION))
+
+
+@pytest.mark.parametrize("start", sorted(EARLIER_VERSIONS))
+def test_every_earlier_version_upgrades_to_the_current_one(db_path: Path, start: int) -> None:
+    EARLIER_VERSIONS[start](db_path)
+    conn = apsw.Connection(str(db_path))
+    assert version(conn) == start
+    assert schema_objects(conn) == expected_objects(start), "the fixture is not of its version"
+    before = _contents(conn)
+    conn.close()
+
+    result = run("store", "migrate", "--db", str(db_path))
+    assert result.returncode == 0, result.stderr
+    assert f"schema version {SCHEMA_VERSION} (from {start})" in result.stdout
+
+    conn = apsw.Connection(str(db_path))
+    assert version(conn) == SCHEMA_VERSION
+    # The same tables, indexes and triggers as a database created fresh, and no row lost.
+    assert schema_objects(conn) == expected_objects(SCHEMA_VERSION)
+    assert {t: rows for t, rows in _contents(conn).items() if t in before} == before
+    conn.close()
+    checked = run("store", "validate", "--db", str(db_path))
+    assert checked.returncode == 0 and "healthy" in checked.stdout, checked.stdout
+    assert "upgrades it" not in checked.stdout
+
+
+def test_an_upgraded_version_1_database_keeps_working(db_path: Path) -> None:
+    _version_1(db_path)
+    manager = StateManager.open(db_path)  # migrates at open
+    assert version(manager.conn) == SCHEMA_VERSION
+    assert manager.fire("ghost", "hydrate_requested").target == "HYDRATING"
+    manager.fire("photos", "remote_deleted")  # a purge walks the subtree through the new index
+    manager.close()
+    stats = json.loads(run("stats", "--json", "--db", str(db_path)).stdout)
+    assert stats["kinds"] == {"file": 6, "folder": 3}  # photos took big.jpg and broken.png
+    assert stats["directories"]["files_per_directory_max"] == 6  # Docs, its tombstone counted
+    assert run("store", "validate", "--db", str(db_path)).returncode == 0
+
+
+def test_a_failed_upgrade_leaves_the_old_version(db_path: Path) -> None:
+    _version_1(db_path)
+    conn = apsw.Connection(str(db_path))
+    conn.execute("CREATE INDEX items_parent ON items(parent_ino, kind)")  # made by hand
+    conn.close()
+    checked = run("store", "validate", "--db", str(db_path))
+    assert checked.returncode == 1
+    assert "schema drift: index items_parent is not part of schema 1" in checked.stdout
+    result = run("store", "migrate", "--db", str(db_path))
+    assert result.returncode == 1
+    assert "from schema version 1 to 2 failed" in result.stderr, result.stderr
+    conn = apsw.Connection(str(db_path))
+    assert version(conn) == 1
+    conn.close()
+
+
+def test_the_child_queries_use_the_parent_index(manager: StateManager) -> None:
+    """Stats, a purge's subtree walk and has_unsent_descendants never scan the whole table."""
+    conn = manager.conn
+    assert ("index", "items_parent") in schema_objects(conn)  # a fresh database has it
+    for sql in (DEPTH_SQL, FILES_PER_DIRECTORY_SQL, _SUBTREE, _UNSENT_DESCENDANT):
+        params = (1,) if "?" in sql else ()
+        plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+        assert any("INDEX items_parent" in step for step in plan), plan
+        assert not any(step in ("SCAN items", "SCAN child") for step in plan), plan
+    listing = "SELECT ino FROM items WHERE parent_ino = ? AND ino > ? AND state <> 'DELETED_LOCAL'"
+    plan = [r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {listing} ORDER BY ino", (1, 0))]
+    assert plan == ["SEARCH items USING INDEX items_parent (parent_ino=? AND rowid>?)"]
 
 
 def test_an_empty_file_migrates_to_the_current_version(db_path: Path) -> None:
@@ -45,6 +147,14 @@ def test_a_database_from_a_newer_onemount_is_refused(db_path: Path) -> None:
         StateManager.open(db_path)
     result = run("store", "migrate", "--db", str(db_path))
     assert result.returncode == 1 and "newer than this onemount" in result.stderr
+
+
+def test_a_file_without_the_schema_is_refused_by_the_readers(db_path: Path) -> None:
+    db_path.touch()
+    for command in (("stats",), ("store", "validate")):
+        result = run(*command, "--db", str(db_path))
+        assert result.returncode == 1
+        assert "no metadata_v2 schema yet (version 0)" in result.stderr, result.stderr
 
 
 def test_validate_is_quiet_on_a_healthy_database(manager: StateManager, db_path: Path) -> None:
@@ -72,6 +182,8 @@ def test_validate_reports_every_kind_of_damage(db_path: Path) -> None:
         "INSERT INTO intents (ino, kind, created, next_attempt) VALUES (777, 'upload', 0, 0)"
     )
     conn.execute("DELETE FROM fire_token")
+    conn.execute("DROP TRIGGER items_state_only_by_fire")  # the door to state left open
+    conn.execute("DROP INDEX items_parent")
     manager.close()
     result = run("store", "validate", "--db", str(db_path))
     assert result.returncode == 1
@@ -80,6 +192,8 @@ def test_validate_reports_every_kind_of_damage(db_path: Path) -> None:
         "unknown state: inode 3: 'LIMBO'",
         "broken parent chain: inode 3",
         "orphan intent: inode 777",
+        f"schema drift: trigger items_state_only_by_fire is missing (schema {SCHEMA_VERSION})",
+        f"schema drift: index items_parent is missing (schema {SCHEMA_VERSION})",
     ):
         assert expected in result.stdout, result.stdout
 
