@@ -27,7 +27,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _spec_dir_option(draw)
     draw.add_argument("--format", choices=diagram.FORMATS, default="svg")
     draw.add_argument("--machine", help="one machine (default: all)")
-    draw.add_argument("--out", type=Path, help="folder to write <machine>.<ext> into")
+    draw.add_argument(
+        "--out",
+        type=Path,
+        help="folder to write <machine>.<ext> into (default: standard output; png and, for"
+        " more than one machine, mermaid need it)",
+    )
     draw.set_defaults(handler=run_diagram)
 
     table = commands.add_parser("table", help="a Markdown transition table of every machine")
@@ -72,6 +77,15 @@ def run_diagram(args: argparse.Namespace) -> int:
     extension = {"mermaid": "mmd"}.get(args.format, args.format)
     if args.out is None and args.format == "png":
         print("--format png needs --out DIR", file=sys.stderr)
+        return 2
+    if args.out is None and args.format == "mermaid" and len(names) > 1:
+        # A Mermaid document holds one diagram: stateDiagram-v2 blocks back to back are
+        # rejected by Mermaid's parser, so standard output takes one machine or none.
+        print(
+            "--format mermaid writes one diagram per document: give --machine NAME"
+            f" (one of {', '.join(names)}) or --out DIR for all of them",
+            file=sys.stderr,
+        )
         return 2
     for name in names:
         spec = load_spec(name, args.spec_dir)

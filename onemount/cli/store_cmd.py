@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from onemount.store.db import DB_ENV, connect_writer, default_path, open_reader
-from onemount.store.schema import SchemaError, migrate
+from onemount.store.schema import SCHEMA_VERSION, SchemaError, migrate, version
 from onemount.store.validate import validate
 
 
@@ -66,8 +66,14 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"onemount: {exc}", file=sys.stderr)
         return 1
     findings = validate(conn)
+    found = version(conn)
     conn.close()
     for finding in findings:
         print(finding)
     print(f"{path}: {'healthy' if not findings else f'{len(findings)} problem(s)'}")
+    if found < SCHEMA_VERSION:  # older is not wrong: the next writer to open it upgrades it
+        print(
+            f"{path}: schema version {found}; `onemount store migrate` upgrades it to "
+            f"{SCHEMA_VERSION}"
+        )
     return 1 if findings else 0

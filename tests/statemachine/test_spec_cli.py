@@ -68,6 +68,24 @@ def test_mermaid_output_is_a_state_diagram_of_every_transition() -> None:
         assert transition.event in labels
 
 
+def test_mermaid_on_standard_output_is_one_document(tmp_path: Path) -> None:
+    """Several stateDiagram-v2 blocks back to back are not Mermaid: ask for one or a folder."""
+    result = onemount("spec", "diagram", "--format", "mermaid")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "--machine NAME" in result.stderr and "--out DIR" in result.stderr
+    for name in machine_names():
+        assert name in result.stderr
+    one = onemount("spec", "diagram", "--format", "mermaid", "--machine", "mount")
+    assert one.returncode == 0 and one.stdout.count("stateDiagram-v2") == 1
+    if (MERMAID_TOOL / "node_modules" / "mermaid").is_dir():
+        written = tmp_path / "mount.mmd"
+        written.write_text(one.stdout)
+        parsed = subprocess.run(
+            ["node", str(MERMAID_TOOL / "parse.mjs"), str(written)], capture_output=True, text=True
+        )
+        assert parsed.returncode == 0, parsed.stdout + parsed.stderr
+
+
 MERMAID_TOOL = Path(__file__).resolve().parents[2] / "tools" / "mermaid"
 
 
