@@ -13,10 +13,6 @@ import os
 import sys
 from pathlib import Path
 
-import trio
-
-from onemount.fakegraph import DriveOptions, Tls, build, serve_forever
-
 _TOKEN_TTL = 7 * 24 * 3600.0  # a printed token that outlives a working session
 
 
@@ -41,6 +37,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _serve(args: argparse.Namespace) -> int:
+    # Imported here: the server stack (starlette, hypercorn, numpy) would otherwise load for
+    # every onemount command, since the CLI registers all of them at start-up.
+    import trio
+
+    from onemount.fakegraph import DriveOptions, Tls, build, serve_forever
+
     if (args.tls_cert is None) != (args.tls_key is None):
         print("onemount: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
