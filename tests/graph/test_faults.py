@@ -134,6 +134,10 @@ def test_a_1gib_upload_survives_dropped_fragments_and_a_killed_uploader(
     assert second.returncode == 0, err
     result = json.loads(out)
 
+    print(
+        f"\n1 GiB upload: killed at {killed_at:,} bytes confirmed, resumed from"
+        f" {result['resumed_from']:,}, the second process sent {result['sent']:,} bytes"
+    )
     assert lost_body.hits == 1 and lost_answer.hits == 1
     assert result["resumed_from"] is not None and result["resumed_from"] >= killed_at > 0
     # The second process sent only what the session still lacked (plus at most the fragment
@@ -161,6 +165,7 @@ def test_a_429_storm_is_waited_out_as_long_as_the_service_asks(fake: RunningFake
     seen = arrivals(fake, "GET", path)
     assert [r.status for r in seen] == [429, 429, 429, 200] and storm.hits == 3
     waits = [later.at - earlier.at for earlier, later in itertools.pairwise(seen)]
+    print(f"\nwaits after each 429 (Retry-After: 1), server clock: {[f'{w:.3f}' for w in waits]}")
     assert all(wait >= 1.0 for wait in waits), waits  # server clock: the waits really happened
     assert all(wait < 3.0 for wait in waits), waits  # ... and were not padded far beyond it
 
