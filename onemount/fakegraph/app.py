@@ -6,6 +6,7 @@ Routes (all on one origin):
 * ``/v1.0/me/drive...`` and ``/v1.0/drives/{id}...``: Graph, bearer token required (41);
 * ``/dl/{token}``: pre-authenticated downloads with Range (21, 22);
 * ``/up/{session}``: upload-session URLs, which refuse an Authorization header in strict mode;
+* ``/socket.io/``: change notifications (:mod:`onemount.fakegraph.notify`);
 * ``/_fake/...``: admin (see :mod:`onemount.fakegraph.admin`);
 * ``/{tenant}/oauth2/v2.0/...``: :class:`~onemount.fakegraph.oauth.FakeAuthority`.
 
@@ -21,7 +22,7 @@ import os
 import re
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,18 +32,20 @@ import trio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from onemount.fakegraph.admin import admin_routes
-from onemount.fakegraph.drive import Conflict, FakeDrive, FileTimesIn, Item
+from onemount.fakegraph.drive import Conflict, FakeDrive, FileTimesIn, Item, iso_time
 from onemount.fakegraph.errors import FakeError, invalid_request, not_found
 from onemount.fakegraph.faults import FaultMiddleware, Faults
+from onemount.fakegraph.notify import Notifications
 from onemount.fakegraph.oauth import FakeAuthority
 from onemount.fakegraph.render import parse_select, render_item
 
 _ITEM_PATH = re.compile(
     r"^/(?:root|items/(?P<id>[^/:]+))(?::(?P<path>[^:]*)(?::|$))?(?P<action>/[A-Za-z.]+)?/?$"
 )
+_SOCKET_IO = "/root/subscriptions/socketIo"
 _DRIVE_PREFIX = re.compile(r"^/(?:me/drive|drives/(?P<drive>[^/]+))(?P<rest>/.*)?$")
 _CHUNK = 1 << 20
 _CONFLICTS: tuple[Conflict, ...] = ("fail", "replace", "rename")
@@ -57,12 +60,17 @@ class FakeGraph:
     authority: FakeAuthority
     faults: Faults
     strict_upload_auth: bool = True  # 401 for an Authorization header on an upload URL (32)
+    notifications: Notifications = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.notifications = Notifications(self.drive)
 
     def asgi(self) -> Any:
         routes: list[BaseRoute] = [
             Route("/v1.0/{rest:path}", self._graph, methods=_ALL_METHODS),
             Route("/dl/{token}", self._download, methods=["GET", "HEAD"]),
             Route("/up/{session}", self._upload_url, methods=_ALL_METHODS),
+            WebSocketRoute("/socket.io/", self.notifications.socket),
             Mount("/_fake", routes=admin_routes(self)),
             *self.authority.routes,
         ]
@@ -97,6 +105,8 @@ class FakeGraph:
             raise not_found("The drive does not exist")  # driveIds compare case-insensitively
         rest = drive_match.group("rest") or ""
         method = request.method
+        if rest == _SOCKET_IO and method == "GET":
+            return await self.notifications.subscribe(request, _base(request))
         if rest in ("", "/"):
             if method != "GET":
                 raise _method_not_allowed()
@@ -266,7 +276,7 @@ class FakeGraph:
         return self._json(
             {
                 "uploadUrl": f"{_base(request)}/up/{session.id}",
-                "expirationDateTime": _iso(session.expires),
+                "expirationDateTime": iso_time(session.expires),
                 "nextExpectedRanges": ["0-"],
             },
             request,
@@ -349,7 +359,7 @@ class FakeGraph:
                 return self._item(item, request, status=201 if created else 200)
             return self._json(
                 {
-                    "expirationDateTime": _iso(session.expires),
+                    "expirationDateTime": iso_time(session.expires),
                     "nextExpectedRanges": [f"{session.received}-"],
                 },
                 request,
@@ -361,7 +371,7 @@ class FakeGraph:
     def _session_status(self, session_id: str) -> dict[str, Any]:
         session = self.drive.session(session_id)
         return {
-            "expirationDateTime": _iso(session.expires),
+            "expirationDateTime": iso_time(session.expires),
             "nextExpectedRanges": [f"{session.received}-"],
         }
 
@@ -523,8 +533,3 @@ async def _stream(path: Path, start: int, stop: int) -> AsyncIterator[bytes]:
             await trio.lowlevel.checkpoint()
     finally:
         os.close(fd)
-
-
-def _iso(epoch: float) -> str:
-    stamp = datetime.fromtimestamp(epoch, UTC)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"

@@ -335,6 +335,11 @@ class FakeDrive:
     def _set_meta(self, key: str, value: object) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, str(value)))
 
+    def change_sequence(self) -> int:
+        """The number of the drive's latest change: it moves whenever anything changes."""
+        with self._lock:
+            return int(self._require_meta("seq"))
+
     def _next_seq(self) -> int:
         seq = int(self._require_meta("seq")) + 1
         self._set_meta("seq", seq)
@@ -371,8 +376,7 @@ class FakeDrive:
         return f"{drive_id}!s{uuid.uuid4().hex}"
 
     def _now(self) -> str:
-        stamp = datetime.fromtimestamp(self._clock(), UTC)
-        return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+        return iso_time(self._clock())
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -1091,6 +1095,12 @@ class FakeDrive:
 
 
 _EMPTY_QXH = "AAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+
+def iso_time(epoch: float) -> str:
+    """ISO-8601 UTC with milliseconds and ``Z``, as Graph writes its timestamps (45)."""
+    stamp = datetime.fromtimestamp(epoch, UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
 
 
 def _resync() -> FakeError:
