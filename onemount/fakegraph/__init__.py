@@ -5,10 +5,17 @@ from the documented behaviour (``shared/reference/graph-api.md``, its checklist 
 in the code), not from what onemount's client happens to send.
 
 * :mod:`.drive`: the drive (SQLite plus blobs): items, tags, delta, sessions, quota;
+* :mod:`.names`: OneDrive's naming rules; :mod:`.errors`: the error the drive raises;
+* :mod:`.render`: driveItem JSON, personal and business;
 * :mod:`.app`: the ASGI application (Graph routes, download/upload URLs, admin, OAuth);
+* :mod:`.notify`: socket.io change notifications;
+* :mod:`.admin`: the ``/_fake`` routes tests and tools act through;
 * :mod:`.faults`: fault injection by rule and the request log;
+* :mod:`.oauth`: the identity platform's endpoints, for msal;
 * :mod:`.server`: serving it with hypercorn, in a thread or in the foreground;
 * :mod:`.sample`: the sample drive of the demo.
+
+docs/fakegraph.md is the guide.
 """
 
 from onemount.fakegraph.app import FakeGraph
