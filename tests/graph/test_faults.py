@@ -189,8 +189,9 @@ def test_a_throttle_pauses_every_request_of_the_client(fake: RunningFake) -> Non
     run_client(fake, check)
     log = fake.faults.requests()
     hit = next(r for r in log if r.path == throttled and r.status == 429)
-    # Requests already on the wire when the 429 left may still land just after it.
-    paused = [r for r in log if hit.at + 0.1 < r.at < hit.at + 2.0]
+    # Requests already on the wire when the 429 left may still land just after it (allowing
+    # for a loaded machine); the chatter would have sent some 30 requests in this window.
+    paused = [r for r in log if hit.at + 0.3 < r.at < hit.at + 2.0]
     assert paused == [], paused
     assert any(r.at >= hit.at + 2.0 for r in log if r.path == "/v1.0/me/drive/root")
 
