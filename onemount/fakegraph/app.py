@@ -23,7 +23,6 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlencode
@@ -36,7 +35,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from onemount.fakegraph.admin import admin_routes
 from onemount.fakegraph.drive import Conflict, FakeDrive, FileTimesIn, Item, iso_time
-from onemount.fakegraph.errors import FakeError, invalid_request, not_found
+from onemount.fakegraph.errors import FakeError, error_body, invalid_request, not_found
 from onemount.fakegraph.faults import FaultMiddleware, Faults
 from onemount.fakegraph.notify import Notifications
 from onemount.fakegraph.oauth import FakeAuthority
@@ -398,16 +397,13 @@ class FakeGraph:
 
 
 def error_response(error: FakeError, request: Request) -> Response:
-    """Graph's error body (39): code, message, innerError with date and request ids."""
-    request_id = str(uuid.uuid4())
-    inner: dict[str, Any] = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
-        "request-id": request_id,
-        "client-request-id": request.headers.get("client-request-id", request_id),
-    }
-    if error.inner:
-        inner["code"] = error.inner
-    body = {"error": {"code": error.code, "message": error.message, "innerError": inner}}
+    """Graph's error body (39) for ``error``, echoing the caller's client-request-id."""
+    body, request_id = error_body(
+        error.code,
+        error.message,
+        {"code": error.inner} if error.inner else None,
+        client_request_id=request.headers.get("client-request-id"),
+    )
     headers = {"request-id": request_id, **error.headers}
     return JSONResponse(body, status_code=error.status, headers=headers)
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
 
 class FakeError(Exception):
     """An HTTP error the way Graph reports it: status, code, message, optional inner code.
@@ -42,3 +46,22 @@ def precondition_failed() -> FakeError:
 
 def invalid_request(message: str, inner: str | None = None) -> FakeError:
     return FakeError(400, "invalidRequest", message, inner)
+
+
+def error_body(
+    code: str,
+    message: str,
+    inner: dict[str, Any] | None = None,
+    *,
+    client_request_id: str | None = None,
+) -> tuple[dict[str, Any], str]:
+    """Graph's error body (39) and its request id: ``{"error": {code, message, innerError:
+    {..., date, request-id, client-request-id}}}``; ``inner`` holds the nested codes."""
+    request_id = str(uuid.uuid4())
+    inner_error = {
+        **(inner or {}),
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        "request-id": request_id,
+        "client-request-id": client_request_id or request_id,
+    }
+    return {"error": {"code": code, "message": message, "innerError": inner_error}}, request_id

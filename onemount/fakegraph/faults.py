@@ -20,17 +20,13 @@ import time
 import uuid
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import trio
 
+from onemount.fakegraph.errors import error_body
+
 ASGIApp = Any  # (scope, receive, send) -> Awaitable[None]; starlette's types need no import here
-_THROTTLE_BODY = {
-    "code": "activityLimitReached",
-    "message": "The request has been throttled",
-    "innerError": {"code": "throttledRequest", "innerError": {"code": "quota"}},
-}
 
 
 class DroppedConnection(Exception):
@@ -247,26 +243,23 @@ def _truncating(send: Any, limit: int) -> Any:
 async def _error(
     send: Any, status: int, retry_after: int | None, client_request_id: str | None
 ) -> None:
-    throttled = status in (429, 503)
-    if throttled:
-        error: dict[str, Any] = dict(_THROTTLE_BODY)
+    if status in (429, 503):
+        body, request_id = error_body(
+            "activityLimitReached",
+            "The request has been throttled",
+            {"code": "throttledRequest", "innerError": {"code": "quota"}},
+            client_request_id=client_request_id,
+        )
     else:
-        error = {"code": "serviceNotAvailable" if status >= 500 else "generalException"}
-        error["message"] = "Injected fault"
-    request_id = str(uuid.uuid4())
-    error["innerError"] = {
-        **error.get("innerError", {}),
-        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
-        "request-id": request_id,
-        "client-request-id": client_request_id or request_id,
-    }
-    body = json.dumps({"error": error}).encode()
+        code = "serviceNotAvailable" if status >= 500 else "generalException"
+        body, request_id = error_body(code, "Injected fault", client_request_id=client_request_id)
+    raw = json.dumps(body).encode()
     headers = [
         (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"request-id", error["innerError"]["request-id"].encode()),
+        (b"content-length", str(len(raw)).encode()),
+        (b"request-id", request_id.encode()),
     ]
     if retry_after is not None:
         headers.append((b"retry-after", str(retry_after).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": raw})
