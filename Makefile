@@ -29,8 +29,8 @@ $(MERMAID_STAMP): tools/mermaid/package.json tools/mermaid/package-lock.json
 setup: $(STAMP) $(MERMAID_STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check onemount tests bench
-	$(BIN)/ruff format --check onemount tests bench
+	$(BIN)/ruff check onemount models tests bench
+	$(BIN)/ruff format --check onemount models tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -571,10 +571,12 @@ class FakeDrive:
             new_parent = old_parent
             if parent_id is not None and parent_id != item.parent_id:
                 try:
-                    new_parent = self._live_folder(parent_id)
+                    new_parent = self.get(parent_id)
                 except FakeError:
                     status = self.options.missing_parent_status
                     raise FakeError(status, "itemNotFound", "The parent does not exist") from None
+                if not new_parent.is_folder:
+                    raise invalid_request("The parent is not a folder")
                 if self._is_inside(new_parent, item.id):
                     raise invalid_request("A folder cannot move into itself")
             if name is not None:
@@ -657,7 +659,6 @@ class FakeDrive:
         since, upto = int(state["f"]), int(state["u"])
         after_key, after_id = state.get("k", -1), state.get("i", "")
         order = "shuffle" if self.options.shuffle_delta else "seq"
-        compare = ">=" if self.options.duplicate_delta and "i" in state else ">"
         live_only = " AND deleted = 0" if since == 0 else ""
         subtree = ""
         scope_args: tuple[str, ...] = ()
@@ -674,13 +675,19 @@ class FakeDrive:
         low = max(since + 1, int(after_key)) if order == "seq" else since + 1
         rows = self._db.execute(
             f"SELECT {_ITEM_COLUMNS} FROM drive_items WHERE seq >= ? AND seq <= ?{live_only}"
-            f"{subtree} AND ({order}, id) {compare} (?, ?) ORDER BY {order}, id LIMIT ?",
+            f"{subtree} AND ({order}, id) > (?, ?) ORDER BY {order}, id LIMIT ?",
             (low, upto, *scope_args, after_key, after_id, top + 1),
         ).fetchall()
         items = [Item(*row) for row in rows[:top]]
         page = list(items)
+        if self.options.duplicate_delta and "i" in state:
+            # The previous page's last entry again, on top of this page's own: a repeat must
+            # not take the place of progress, or a walk in pages of one would never end.
+            repeat = self.get(str(state["i"]), include_deleted=True)
+            if repeat.seq <= upto:  # unchanged since it was sent: a true duplicate
+                page.insert(0, repeat)
         if since and ancestors and self.options.include_ancestors:
-            page = self._with_ancestors(items, since, scope)
+            page = self._with_ancestors(page, since, scope)
         if self.options.shuffle_delta:
             self._rng.shuffle(page)
         if len(rows) > top:
@@ -1067,7 +1074,12 @@ class FakeDrive:
             self._drop_blob(d.blob)
 
     def _ancestors_changed(self, folder_id: str, size_delta: int) -> None:
-        """Folder sizes follow their contents; personal folders' cTags follow any change."""
+        """Folder sizes follow their contents; personal folders' cTags follow any change.
+
+        The folders keep their sequence numbers: derived properties do not make a folder
+        "changed" for delta (its eTag stays too), so the folder a child moved out of is not
+        re-reported. Delta brings ancestors to place items, not to refresh derived fields.
+        """
         bump_ctag = 1 if self.options.mode == "personal" else 0
         current: str | None = folder_id
         while current:
