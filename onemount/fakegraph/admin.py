@@ -31,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from onemount.fakegraph.drive import Item
 from onemount.fakegraph.errors import FakeError, invalid_request
 from onemount.fakegraph.faults import FaultRule
 
@@ -179,7 +180,7 @@ def _content(body: dict[str, Any]) -> bytes | None:
     return None
 
 
-def _summary(item: Any) -> dict[str, Any]:
+def _summary(item: Item) -> dict[str, Any]:
     return {
         "id": item.id,
         "name": item.name,

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlencode
 
-import trio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -525,7 +524,6 @@ async def _stream(path: Path, start: int, stop: int) -> AsyncIterator[bytes]:
             if not chunk:
                 break
             offset += len(chunk)
-            yield chunk
-            await trio.lowlevel.checkpoint()
+            yield chunk  # the response awaits each send: the loop is yielded to there
     finally:
         os.close(fd)
