@@ -5,10 +5,11 @@ Two questions, kept apart because their answers differ:
 * May this name be **sent to OneDrive**? (:func:`check_name`, :func:`check_path`.) A name the
   service refuses would only fail later, in an upload the user no longer watches, so the FUSE
   layer refuses it at ``create``/``mkdir``/``rename`` time with the errno of the exception.
-* May this name be **a path component on Linux**? (:func:`check_local_component`.) A name the
-  server already holds is legal there by definition, but it may still not be showable: a
-  255-character CJK name is 765 bytes of UTF-8, past ``NAME_MAX``. The store sets such an
-  item aside with the exception's reason instead of refusing the page it came in.
+* May this name be **a path component on Linux**? (:func:`check_component` for safety,
+  :func:`check_local_component` for safety and length.) A name the server already holds is
+  legal there by definition, but it may still not be showable: a 255-character CJK name is
+  765 bytes of UTF-8, past ``NAME_MAX``. The store sets such an item aside with the
+  exception's reason instead of refusing the page it came in.
 
 The rules and their sources are in ``graph-api.md`` §8 and §13; each rule below cites its key.
 The fake Graph keeps its own, independent copy (``onemount/fakegraph/names.py``), so a mistake
@@ -209,31 +210,49 @@ def check_path(components: Sequence[str], *, drive: DriveKind) -> None:
         )
 
 
-def check_local_component(name: str) -> None:
-    """Raise :class:`ForbiddenName` if ``name`` cannot be one path component on Linux.
+def check_component(name: str) -> None:
+    """Raise :class:`ForbiddenName` if ``name`` is not safe as one path component.
 
-    This is the check every name from the server passes before the mount shows it: a ``/``
-    or a NUL would make it several components or cut it short, ``.`` and ``..`` would escape
-    the folder, and more than ``NAME_MAX`` bytes of UTF-8 cannot cross the kernel at all.
+    A ``/`` or a NUL would make it several components or cut it short, ``.`` and ``..`` would
+    escape the folder, and a lone surrogate (JSON's ``"\\ud800"`` decodes to one) has no
+    UTF-8 form to store or show. A name from the server that fails this is malformed data:
+    the Graph client rejects the item. Length is not checked: see
+    :func:`check_local_component`.
     """
     if name == "":
         raise ForbiddenName(name, Rule.EMPTY, "a path component cannot be empty")
     if name in (".", ".."):
         raise ForbiddenName(name, Rule.DOT_NAME, f"{name!r} would leave its folder")
     if "/" in name or "\0" in name:
-        raise ForbiddenName(
-            name, Rule.SEPARATOR, "a '/' or a NUL cannot be part of a Linux file name"
-        )
-    try:
-        size = len(name.encode("utf-8"))
-    except UnicodeEncodeError:  # a lone surrogate: JSON's "\ud800" decodes to one
-        raise ForbiddenName(name, Rule.NOT_UNICODE, "the name is not valid Unicode text") from None
+        raise ForbiddenName(name, Rule.SEPARATOR, "a '/' or a NUL cannot be part of a file name")
+    if _utf8_size(name) is None:
+        raise ForbiddenName(name, Rule.NOT_UNICODE, "the name is not valid Unicode text")
+
+
+def check_local_component(name: str) -> None:
+    """Raise :class:`ForbiddenName` if ``name`` cannot be one path component on Linux.
+
+    :func:`check_component`, plus ``NAME_MAX``: more than 255 bytes of UTF-8 cannot cross
+    the kernel at all. A name legal on OneDrive can fail only the length (:class:`NameTooLong`),
+    which is why the store, not the Graph client, applies this one: the item is real and is
+    set aside with the reason rather than dropped.
+    """
+    check_component(name)
+    size = _utf8_size(name) or 0
     if size > MAX_LOCAL_NAME_BYTES:
         raise NameTooLong(
             name,
             Rule.LOCAL_NAME_TOO_LONG,
             f"Linux allows {MAX_LOCAL_NAME_BYTES} bytes in a file name; this one needs {size}",
         )
+
+
+def _utf8_size(text: str) -> int | None:
+    """Length in bytes of UTF-8, or None when ``text`` holds a lone surrogate."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return None
 
 
 def _utf16_units(text: str) -> int | None:
