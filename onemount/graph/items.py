@@ -3,20 +3,32 @@
 Everything the client returns is parsed here, once, so nothing downstream indexes raw JSON
 (where a missing key would surface as a ``KeyError`` far from the cause). A name from the server
 becomes a path component in the mount, so it is validated here, before anything can use it: a
-``/``, a NUL, ``.`` or ``..`` makes the whole answer a :class:`MalformedResponse`.
+``/``, a NUL, ``.`` or ``..`` makes the item malformed.
+
+A single item (:func:`parse_item`) that is malformed makes the answer a
+:class:`MalformedResponse`. A page of items (:func:`parse_items`) is not refused for one bad
+element: delta would then serve the same page forever and nothing after it would ever sync.
+The page keeps its good items, in order, and a :class:`RejectedItem` for each bad one.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 from onemount.graph.errors import ErrorInfo, MalformedResponse
+from onemount.names import check_component
+
+log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+
+# What the parsers below raise for JSON of the wrong shape (a ForbiddenName is a ValueError).
+_SHAPE_ERRORS = (TypeError, ValueError)
 
 # Deleted items in delta carry this all-zero hash; it describes no content (graph-api.md §1.1).
 _NULL_QUICKXORHASH = "AAAAAAAAAAAAAAAAAAAAAAAAAAA="
@@ -114,10 +126,32 @@ class UploadStatus:
         return self.next_expected[0][0] if self.next_expected else None
 
 
+@dataclass(frozen=True)
+class RejectedItem:
+    """An element of a page that is not a usable driveItem, and why.
+
+    ``id`` is the element's id when it could be read (a non-empty string), so a caller can
+    tell which item it has not heard about; ``reason`` says what was wrong, never the JSON.
+    """
+
+    id: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class ParsedItems:
+    """A ``value`` array: the good items in server order, and the rejected elements."""
+
+    items: list[DriveItem]
+    rejected: tuple[RejectedItem, ...]
+
+
 def safe_name(name: str) -> str:
-    """``name`` if it can be one path component; :class:`ValueError` otherwise."""
-    if name in ("", ".", "..") or "/" in name or "\0" in name:
-        raise ValueError(f"unsafe item name {name!r}")
+    """``name`` if it can be one path component; a :class:`ValueError` otherwise.
+
+    The rule is :func:`onemount.names.check_component`'s; its error is a ``ValueError``.
+    """
+    check_component(name)
     return name
 
 
@@ -126,11 +160,24 @@ def parse_item(data: Any) -> DriveItem:
     return _parsing(_item, data)
 
 
-def parse_items(values: Any) -> list[DriveItem]:
-    """Every element of a ``value`` array; the whole page is refused if any element is bad."""
+def parse_items(values: Any) -> ParsedItems:
+    """Every element of a ``value`` array, each parsed on its own.
+
+    A bad element is logged once at WARNING (its id and the reason) and returned as a
+    :class:`RejectedItem`; only a ``value`` that is not a list refuses the whole page.
+    """
     if not isinstance(values, list):
         raise MalformedResponse(ErrorInfo(None), "'value' is not a list")
-    return [parse_item(v) for v in values]
+    items: list[DriveItem] = []
+    rejected: list[RejectedItem] = []
+    for value in values:
+        try:
+            items.append(_item(_obj(value)))
+        except _SHAPE_ERRORS as exc:
+            bad = RejectedItem(_readable_id(value), str(exc))
+            log.warning("rejected an item of a page (id %s): %s", bad.id or "unknown", bad.reason)
+            rejected.append(bad)
+    return ParsedItems(items, tuple(rejected))
 
 
 def parse_drive(data: Any) -> Drive:
@@ -145,7 +192,7 @@ def _parsing(parse: Callable[[Mapping[str, Any]], _T], data: Any) -> _T:
     """Run ``parse`` and turn any shape error into :class:`MalformedResponse`."""
     try:
         return parse(_obj(data))
-    except (TypeError, ValueError) as exc:
+    except _SHAPE_ERRORS as exc:
         raise MalformedResponse(ErrorInfo(None), str(exc)) from exc
 
 
@@ -245,6 +292,14 @@ def _byte_range(text: object) -> tuple[int, int | None]:
     if first < 0 or (last is not None and last < first):
         raise ValueError(f"bad byte range {text!r}")
     return first, last
+
+
+def _readable_id(data: Any) -> str | None:
+    if isinstance(data, Mapping):
+        value = data.get("id")
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def _obj(data: Any) -> Mapping[str, Any]:

@@ -6,6 +6,11 @@ with ``@odata.deltaLink``, the cursor for next time; a children listing ends on 
 no link. Pages are handed over as they arrive so the caller can stage them, but a delta is only
 consistent once the last page is in: applying earlier pages alone is the caller's mistake to
 avoid (graph-api.md §2.1).
+
+One malformed element does not refuse its page (a refused page would be fetched again and
+again, and sync would never get past it): the page carries its good items and a
+:class:`RejectedItem` for each bad one. What refuses a page is what makes the page itself
+unreadable: not a JSON object, a ``value`` that is not a list, bad paging links.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 
 from onemount.graph.core import Core, Request
 from onemount.graph.errors import ErrorInfo, MalformedResponse
-from onemount.graph.items import DriveItem, parse_items
+from onemount.graph.items import DriveItem, RejectedItem, parse_items
 
 # Always asked for in delta: without ``deleted`` a removed item looks like a live nameless file
 # (graph-api.md §2.2, AT-145), and without the facets a folder cannot be told from a file.
@@ -28,9 +33,16 @@ DELTA_SELECT = (
 
 @dataclass(frozen=True)
 class Page:
+    """One page: its usable items in server order, the elements rejected, and its link.
+
+    A delta consumer must remember ``rejected`` ids as not applied (each was logged once at
+    WARNING already): the cursor moves past them, so the next delta will not repeat them.
+    """
+
     items: list[DriveItem]
     next_link: str | None
     delta_link: str | None
+    rejected: tuple[RejectedItem, ...] = ()
 
 
 class Pages:
@@ -63,7 +75,7 @@ class Pages:
         return page
 
     async def all_items(self) -> list[DriveItem]:
-        """Every item of every remaining page, in server order."""
+        """Every item of every remaining page, in server order (rejections are only logged)."""
         return [item async for page in self for item in page.items]
 
 
@@ -77,7 +89,8 @@ def _page(data: Any) -> Page:
             raise _malformed("a paging link is not a string")
     if next_link is not None and delta_link is not None:
         raise _malformed("a page carries both a nextLink and a deltaLink")
-    return Page(parse_items(data.get("value")), next_link, delta_link)
+    parsed = parse_items(data.get("value"))
+    return Page(parsed.items, next_link, delta_link, parsed.rejected)
 
 
 def _malformed(detail: str) -> MalformedResponse:

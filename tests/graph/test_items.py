@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from onemount.graph.errors import MalformedResponse
-from onemount.graph.items import ItemKind, parse_drive, parse_item, parse_items, parse_upload_status
+from onemount.graph.items import (
+    ItemKind,
+    RejectedItem,
+    parse_drive,
+    parse_item,
+    parse_items,
+    parse_upload_status,
+)
 
 DRIVE_ID = "b!xA9hqR7mT0OL6Gku8YbuzTJ8oZmRnQZJu6-yDL49Zc5MccrHbuT0R4QUwIzUvbJY"
 BUSINESS_FILE = {
@@ -102,10 +110,14 @@ def test_a_shared_folder_added_to_the_drive() -> None:
     )
 
 
-@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "../etc", "nul\0byte", "/"])
+UNSAFE_NAMES = ["", ".", "..", "a/b", "../etc", "nul\0byte", "/", "lone\ud800surrogate"]
+
+
+@pytest.mark.parametrize("name", UNSAFE_NAMES)
 def test_a_name_that_could_escape_its_folder_is_refused(name: str) -> None:
-    with pytest.raises(MalformedResponse, match="unsafe item name"):
+    with pytest.raises(MalformedResponse) as raised:
         parse_item({"id": "X", "name": name, "file": {}})
+    assert repr(name) in str(raised.value)  # the reason names the name
     with pytest.raises(MalformedResponse):
         parse_item({"id": "X", "name": "ok", "remoteItem": {"id": "Y", "name": name}})
 
@@ -135,11 +147,58 @@ def test_malformed_items_are_a_typed_error_never_a_key_error(data: Any) -> None:
         parse_item(data)
 
 
-def test_one_bad_item_refuses_the_page() -> None:
-    with pytest.raises(MalformedResponse):
-        parse_items([BUSINESS_FILE, {"id": "X", "name": ".."}])
-    with pytest.raises(MalformedResponse):
-        parse_items({"value": []})
+def live(item_id: str) -> dict[str, Any]:
+    return {"id": item_id, "name": f"{item_id}.txt", "file": {}}
+
+
+def test_one_malformed_item_in_a_page_is_rejected_and_the_others_kept_in_order(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A refused page would be served again and again (the cursor cannot move past it), so
+    one bad element costs only itself: it is logged once, with its id and the reason."""
+    secret_looking = "x" * 5000  # a large element: its JSON must not reach the log
+    bad = {"id": "BAD", "name": "n", "size": -1, "description": secret_looking}
+    with caplog.at_level(logging.WARNING, logger="onemount.graph.items"):
+        parsed = parse_items([live("A"), live("B"), bad, live("C"), live("D")])
+    assert [item.id for item in parsed.items] == ["A", "B", "C", "D"]
+    assert parsed.rejected == (RejectedItem("BAD", "'size' is not a non-negative integer"),)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    message = warnings[0].getMessage()
+    assert "BAD" in message and "'size' is not a non-negative integer" in message
+    assert secret_looking not in message and "description" not in message
+
+
+@pytest.mark.parametrize("name", UNSAFE_NAMES)
+def test_an_unsafe_server_name_rejects_the_item_not_the_page(name: str) -> None:
+    parsed = parse_items([live("A"), {"id": "X", "name": name, "folder": {}}, live("B")])
+    assert [item.id for item in parsed.items] == ["A", "B"]
+    (rejected,) = parsed.rejected
+    assert rejected.id == "X" and repr(name) in rejected.reason
+
+
+def test_a_rejected_element_keeps_its_id_only_when_it_can_be_read() -> None:
+    parsed = parse_items(
+        [
+            "not an object",
+            {"name": "no id"},
+            {"id": 7, "name": "numeric id"},
+            {"id": "", "name": "empty id"},
+            {"id": "Y"},  # live and nameless
+            None,
+        ]
+    )
+    assert parsed.items == []
+    assert [r.id for r in parsed.rejected] == [None, None, None, None, "Y", None]
+    assert all(r.reason for r in parsed.rejected)
+
+
+def test_a_page_whose_value_is_not_a_list_is_refused_whole() -> None:
+    values: tuple[Any, ...] = ({"value": []}, None, "items", 3)
+    for value in values:
+        with pytest.raises(MalformedResponse, match="'value' is not a list"):
+            parse_items(value)
+    assert parse_items([]).items == [] and parse_items([]).rejected == ()
 
 
 def test_drive_and_quota() -> None:
