@@ -5,6 +5,12 @@ it lives in a 0700 directory, in a file created 0600 (never widened and then nar
 to a temporary name, fsynced and renamed so a crash leaves either the old cache or the new one,
 never half of each. It is written only when msal says the cache changed, which keeps the
 steady state (silent token from the in-memory cache) free of disk writes.
+
+Every method here blocks on the disk (or on D-Bus, for the keyring): under trio they are called
+from a worker thread (``trio.to_thread.run_sync``), never from trio's own thread, which would
+stall every request of the mount behind an fsync. So a store may be used from several threads
+at once: :class:`FileTokenStore` serialises its own methods, and each save writes a temporary
+file of its own, so two stores on one path (or two processes) never write into each other's.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import contextlib
 import logging
 import os
 import stat
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -22,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 class TokenStore(Protocol):
-    """A msal cache plus the means to persist it."""
+    """A msal cache plus the means to persist it. Every method may block: call from a thread."""
 
     cache: msal.SerializableTokenCache
 
@@ -45,12 +52,13 @@ class TokenStore(Protocol):
 
 
 class FileTokenStore:
-    """The msal cache in ``path`` (0600) inside a 0700 directory."""
+    """The msal cache in ``path`` (0600) inside a 0700 directory. Reads it when created."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.cache = msal.SerializableTokenCache()
         self._seen: tuple[int, int, int] | None = None  # (inode, mtime_ns, size) last read/written
+        self._lock = threading.Lock()  # one save, reload or clear at a time
         self.reload_if_changed()
 
     @property
@@ -58,14 +66,28 @@ class FileTokenStore:
         return str(self.path)
 
     def save(self) -> None:
-        if not self.cache.has_state_changed:
-            return
+        with self._lock:
+            if not self.cache.has_state_changed:
+                return
+            # Cleared before serialising: a change msal makes meanwhile (another thread) sets
+            # it again and is saved next time, instead of being marked saved without being so.
+            self.cache.has_state_changed = False
+            try:
+                self._write(self.cache.serialize())
+            except BaseException:
+                self.cache.has_state_changed = True
+                raise
+            self._seen = self._stamp()
+
+    def _write(self, text: str) -> None:
         _private_dir(self.path.parent)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        # Ours alone: another thread's or process's save never writes into this one's file.
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         try:
+            os.fchmod(fd, 0o600)  # a leftover of a killed save keeps its mode through O_CREAT
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(self.cache.serialize())
+                handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, self.path)
@@ -73,23 +95,22 @@ class FileTokenStore:
             tmp.unlink(missing_ok=True)
             raise
         _fsync_dir(self.path.parent)
-        self.cache.has_state_changed = False
-        self._seen = self._stamp()
 
     def reload_if_changed(self) -> None:
         # A stat per token request is the whole cost; the file is re-read only after another
         # process replaced it (each save is a rename, so the inode changes). Unsaved changes
         # of our own are never thrown away: save() always runs right after msal changes them.
-        stamp = self._stamp()
-        if stamp == self._seen or self.cache.has_state_changed:
-            return
-        self._seen = stamp
-        if stamp is None:
-            _forget_all(self.cache)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                self.cache.deserialize(self.path.read_text(encoding="utf-8"))
-        self.cache.has_state_changed = False
+        with self._lock:
+            stamp = self._stamp()
+            if stamp == self._seen or self.cache.has_state_changed:
+                return
+            self._seen = stamp
+            if stamp is None:
+                _forget_all(self.cache)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    self.cache.deserialize(self.path.read_text(encoding="utf-8"))
+            self.cache.has_state_changed = False
 
     def _stamp(self) -> tuple[int, int, int] | None:
         try:
@@ -99,10 +120,11 @@ class FileTokenStore:
         return (info.st_ino, info.st_mtime_ns, info.st_size)
 
     def clear(self) -> None:
-        _forget_all(self.cache)
-        self.cache.has_state_changed = False
-        self.path.unlink(missing_ok=True)
-        self._seen = None
+        with self._lock:
+            _forget_all(self.cache)
+            self.cache.has_state_changed = False
+            self.path.unlink(missing_ok=True)
+            self._seen = None
 
 
 class KeyringTokenStore:

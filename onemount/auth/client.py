@@ -1,9 +1,13 @@
 """Sign-in and silent token refresh through msal, driven from trio.
 
 msal is synchronous and talks through ``requests``, so every msal call that may touch the
-network runs in a worker thread (``trio.to_thread.run_sync``). The device-code poll loop is
-ours, not msal's: each poll is one non-blocking msal call and the wait between polls is a
-``trio.sleep``, so a cancel scope ends a sign-in at once instead of after msal's own loop.
+network runs in a worker thread (``trio.to_thread.run_sync``), and so does every touch of the
+token store: a save is a write, two fsyncs and a rename, a reload a stat and maybe a read (a
+keyring, D-Bus calls), none of which may stall trio's thread and every request behind it. An
+msal call and the save of what it changed run in the same worker thread, one hop. The
+device-code poll loop is ours, not msal's: each poll is one non-blocking msal call and the wait
+between polls is a ``trio.sleep``, so a cancel scope ends a sign-in at once instead of after
+msal's own loop.
 
 Only interactive sign-in ever involves the user. ``access_token`` never prompts: when msal
 cannot produce a token silently it raises ``AuthRequired`` and the caller decides.
@@ -58,14 +62,15 @@ class AuthStatus:
 class Authenticator:
     """One msal public client plus its persisted cache; also the Graph client's TokenProvider.
 
-    ``store`` defaults to the keyring-or-file store of ``config``. The msal application is
-    built on first use, in a thread, because building it fetches the authority's OpenID
-    configuration.
+    ``store`` defaults to the keyring-or-file store of ``config``, opened on first use in a
+    worker thread (opening reads the file, or asks the keyring), so that building an
+    Authenticator under trio costs nothing. The msal application is built on first use, in a
+    thread too, because building it fetches the authority's OpenID configuration.
     """
 
     def __init__(self, config: AuthConfig, store: TokenStore | None = None) -> None:
         self.config = config
-        self.store = store or open_token_store(config.cache_path, use_keyring=config.use_keyring)
+        self._store = store
         self._app: msal.PublicClientApplication | None = None
         # One refresh at a time: with rotating refresh tokens, two concurrent refreshes would
         # race to spend the same token and the loser would look signed out.
@@ -81,21 +86,25 @@ class Authenticator:
         """
         async with self._lock:
             app = await self._application()
-            self.store.reload_if_changed()  # a login in another process takes effect here
-            accounts = app.get_accounts()
-            if not accounts:
-                raise AuthRequired("not signed in: run `onemount auth login`")
-            result = await self._call(
-                app.acquire_token_silent_with_error,
-                list(self.config.scopes),
-                account=accounts[0],
-                force_refresh=force_refresh,
-            )
+            result = await self._call(self._silent, app, force_refresh=force_refresh)
         if not result or "access_token" not in result:
             error = (result or {}).get("error", "no refresh token")
             raise AuthRequired(f"sign-in needed again ({error}): run `onemount auth login`")
         token: str = result["access_token"]
         return token
+
+    def _silent(
+        self, app: msal.PublicClientApplication, *, force_refresh: bool
+    ) -> dict[str, Any] | None:
+        """The silent acquisition, in a worker thread: reload, find the account, ask msal."""
+        self._opened_store().reload_if_changed()  # a login in another process takes effect
+        accounts = app.get_accounts()
+        if not accounts:
+            raise AuthRequired("not signed in: run `onemount auth login`")
+        result: dict[str, Any] | None = app.acquire_token_silent_with_error(
+            list(self.config.scopes), account=accounts[0], force_refresh=force_refresh
+        )
+        return result
 
     # -- interactive sign-in -----------------------------------------------------------------
 
@@ -144,18 +153,24 @@ class Authenticator:
 
     # -- sign-out and status -----------------------------------------------------------------
 
-    def logout(self) -> None:
+    async def logout(self) -> None:
         """Forget every cached token and account, at rest too. Local only: Microsoft's
         sessions in a browser are the browser's business."""
-        self.store.clear()
+        async with self._lock:
+            await trio.to_thread.run_sync(lambda: self._opened_store().clear())
 
     def status(self) -> AuthStatus:
-        return cache_status(self.store)
+        """Who is signed in, read from the cache at rest.
+
+        Blocking (it may read the file): for the CLI and other callers outside trio; under
+        trio, call it through ``trio.to_thread.run_sync``.
+        """
+        return cache_status(self._opened_store())
 
     # -- plumbing ----------------------------------------------------------------------------
 
     def _finish_login(self, result: dict[str, Any]) -> Account:
-        self.store.save()
+        # What msal cached is already on disk: _call saved it in the same worker thread.
         if "access_token" not in result:
             raise LoginFailed(f"sign-in failed: {_describe(result)}")
         claims = result.get("id_token_claims", {})
@@ -163,34 +178,59 @@ class Authenticator:
 
     async def _application(self) -> msal.PublicClientApplication:
         if self._app is None:
-            build = partial(
-                msal.PublicClientApplication,
-                self.config.client_id,
-                authority=self.config.authority,
-                token_cache=self.store.cache,
-                http_client=AuthSession(ca_bundle=self.config.ca_bundle),
-                # Instance discovery asks login.microsoftonline.com whether the authority is
-                # known; a national cloud or the test authority is known to us instead.
-                instance_discovery=False,
-            )
             try:
-                self._app = await self._call(build)
+                self._app = await self._call(self._build)
             except ValueError as exc:  # msal's word for "not an authority it can use"
                 raise AuthError(f"authority {self.config.authority} rejected: {exc}") from exc
         return self._app
 
+    def _build(self) -> msal.PublicClientApplication:
+        """The msal application over the store's cache, in a worker thread (both do I/O)."""
+        return msal.PublicClientApplication(
+            self.config.client_id,
+            authority=self.config.authority,
+            token_cache=self._opened_store().cache,
+            http_client=AuthSession(ca_bundle=self.config.ca_bundle),
+            # Instance discovery asks login.microsoftonline.com whether the authority is
+            # known; a national cloud or the test authority is known to us instead.
+            instance_discovery=False,
+        )
+
+    def _opened_store(self) -> TokenStore:
+        """The store, opened now if it was not yet. Blocking: a worker thread's call.
+
+        Async callers reach it only under ``self._lock``, so it is opened once.
+        """
+        if self._store is None:
+            self._store = open_token_store(
+                self.config.cache_path, use_keyring=self.config.use_keyring
+            )
+        return self._store
+
     async def _call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run a blocking msal call in a thread; persist the cache if the call changed it."""
+        """Run a blocking msal call in a worker thread, then, in the same thread, persist the
+        cache if the call changed it (a refresh rotates the refresh token: it must reach the
+        disk even when the call then fails)."""
         try:
-            return await trio.to_thread.run_sync(partial(func, *args, **kwargs))
+            return await trio.to_thread.run_sync(partial(self._then_save, func, args, kwargs))
         except requests.exceptions.RequestException as exc:
             raise AuthServiceUnreachable(f"identity service unreachable: {exc}") from exc
+
+    def _then_save(
+        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        try:
+            return func(*args, **kwargs)
         finally:
-            self.store.save()
+            self._opened_store().save()
 
 
 def cache_status(store: TokenStore) -> AuthStatus:
-    """Who the cache belongs to and when its access token expires, read without network."""
+    """Who the cache belongs to and when its access token expires, read without network.
+
+    Blocking: it first adopts what another process wrote (``reload_if_changed``).
+    """
+    store.reload_if_changed()
     kinds = msal.TokenCache.CredentialType
     accounts = list(store.cache.search(kinds.ACCOUNT))
     account = None

@@ -33,6 +33,7 @@ from onemount.graph.paging import DELTA_SELECT, Pages
 from onemount.graph.paths import item_path, root_path
 from onemount.graph.retry import Retrier
 from onemount.graph.sessions import SessionStore
+from onemount.graph.subscriptions import SocketIoSubscription, parse_socketio_subscription
 from onemount.graph.tokens import TokenProvider
 from onemount.graph.upload import NO_TIMES, FileTimes, Uploader, UploadTarget
 
@@ -139,6 +140,20 @@ class GraphClient:
         if pages.delta_link is None:  # Pages refuses a delta walk that ends without one
             raise MalformedResponse(ErrorInfo(None), "token=latest gave no deltaLink")
         return pages.delta_link
+
+    async def subscribe_socketio(self) -> SocketIoSubscription:
+        """A Socket.IO endpoint pushing "something changed" for the drive (graph-api.md §11).
+
+        Runs through the same retry loop as every call, so throttling and dropped connections
+        are handled here. A refusal is the typed error of its status: accounts and tenants
+        that block notifications answer 403, a plain :class:`GraphError` with ``status`` 403,
+        on which the caller falls back to polling. The answer's ``notificationUrl`` is a
+        credential (see :mod:`onemount.graph.subscriptions`).
+        """
+        url = f"{self.config.drive}/root/subscriptions/socketIo"
+        # Microsoft lists Content-Type as required on this GET; sending it costs nothing.
+        request = Request("GET", url, headers={"Content-Type": "application/json"})
+        return parse_socketio_subscription(await self.core.call_json(lambda: request))
 
     async def download(self, item_id: str, dest: Path, *, expected_hash: str | None) -> Downloaded:
         """The item's bytes into ``dest``, resumed across drops and checked against the hash."""

@@ -9,6 +9,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -72,10 +73,13 @@ def test_cache_survives_sigkill_mid_write(tmp_path: Path) -> None:
     for _ in range(6):
         writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)])
         try:
+            # Another process: nothing to wait on but the file, so it is polled, with a deadline.
+            deadline = time.monotonic() + 30
             while not path.exists():
                 assert writer.poll() is None, "writer died before writing"
+                assert time.monotonic() < deadline, "the writer wrote nothing"
                 time.sleep(0.01)
-            time.sleep(random.uniform(0.02, 0.2))
+            time.sleep(random.uniform(0.02, 0.2))  # not a wait: a random moment to kill it at
         finally:
             writer.send_signal(signal.SIGKILL)
             writer.wait()
@@ -83,6 +87,64 @@ def test_cache_survives_sigkill_mid_write(tmp_path: Path) -> None:
         assert len(data["AppMetadata"]["n"]["pad"]) == 200_000
         assert mode(path) == 0o600
         assert FileTokenStore(path).cache.serialize()  # msal reads it back
+
+
+def test_concurrent_saves_never_tear_the_file(tmp_path: Path) -> None:
+    """Saves run on worker threads, so they can overlap: several threads saving one store and
+    several stores saving one path. A reader sees a whole cache every time, one of the
+    versions written; nothing fails, nothing is left behind, the file stays 0600."""
+    path = tmp_path / "onemount" / "cache.json"
+    stores = [FileTokenStore(path) for _ in range(3)]
+    rounds = 25
+    pad = "x" * 100_000  # long enough for writes to overlap
+    start = threading.Barrier(7)  # six writers and the reader
+    written = threading.Event()
+    failures: list[BaseException] = []
+    reads: list[dict[str, int]] = []
+
+    def writer(number: int) -> None:
+        store = stores[number % len(stores)]  # two threads per store
+        try:
+            start.wait()
+            for round_ in range(rounds):
+                version = {"writer": number, "round": round_, "pad": pad}
+                store.cache.deserialize(json.dumps({"AppMetadata": {"v": version}}))
+                store.cache.has_state_changed = True
+                store.save()
+        except BaseException as exc:
+            failures.append(exc)
+
+    def reader() -> None:
+        start.wait()
+        while not written.is_set():
+            try:
+                text = path.read_text()
+            except FileNotFoundError:
+                continue  # before the first save
+            try:
+                version = json.loads(text)["AppMetadata"]["v"]
+            except (ValueError, KeyError) as exc:
+                failures.append(AssertionError(f"a torn cache of {len(text)} chars: {exc}"))
+                return
+            assert version["pad"] == pad
+            reads.append({"writer": version["writer"], "round": version["round"]})
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    watcher = threading.Thread(target=reader)
+    for thread in [*threads, watcher]:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    written.set()
+    watcher.join()
+
+    assert failures == []
+    assert reads, "the reader never saw a cache"
+    assert all(0 <= r["writer"] < 6 and 0 <= r["round"] < rounds for r in reads)
+    final = json.loads(path.read_text())["AppMetadata"]["v"]
+    assert final["round"] == rounds - 1  # the last save of some writer
+    assert mode(path) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["cache.json"]  # no temporary left
 
 
 def test_keyring_falls_back_to_the_file(tmp_path: Path) -> None:
