@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import ssl
 import stat
-from collections.abc import Awaitable, Callable
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -171,10 +177,10 @@ def test_logout_forgets_tokens(auth_config: AuthConfig, authority_server: Author
     async def main() -> None:
         auth = Authenticator(auth_config)
         await device_login(auth, authority_server)
-        assert auth.status().account is not None
-        auth.logout()
+        assert (await trio.to_thread.run_sync(auth.status)).account is not None
+        await auth.logout()
         assert not auth_config.cache_path.exists()
-        assert auth.status().account is None
+        assert (await trio.to_thread.run_sync(auth.status)).account is None
         with pytest.raises(AuthRequired):
             await Authenticator(auth_config).access_token()
 
@@ -261,11 +267,89 @@ def test_running_process_picks_up_a_login_from_another(
         await device_login(Authenticator(auth_config), authority_server)
         token = await mount.access_token()
         assert authority_server.authority.check_bearer(f"Bearer {token}")
-        Authenticator(auth_config).logout()
+        await Authenticator(auth_config).logout()
         with pytest.raises(AuthRequired):
             await mount.access_token()
 
     trio.run(main)
+
+
+@dataclass(frozen=True)
+class FileIo:
+    kind: str  # read, write, rename, remove, mkdir, chmod
+    path: Path
+    thread: int  # threading.get_ident() of the thread that did it
+
+
+_FILE_EVENTS = {"open", "os.rename", "os.remove", "os.mkdir", "os.chmod"}
+_recording: tuple[Path, list[FileIo]] | None = None
+_hook_installed = False
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    recording = _recording
+    if recording is None or event not in _FILE_EVENTS or not args:
+        return
+    if not isinstance(args[0], str | bytes | os.PathLike):
+        return  # an fd (os.fdopen, os.fchmod): its open was recorded already
+    path = Path(os.fsdecode(args[0]))
+    directory, events = recording
+    if directory != path and directory not in path.parents:
+        return
+    kind = event.removeprefix("os.")
+    if event == "open":
+        flags = args[2] if len(args) > 2 and isinstance(args[2], int) else os.O_RDONLY
+        kind = "read" if flags & os.O_ACCMODE == os.O_RDONLY else "write"
+    events.append(FileIo(kind, path, threading.get_ident()))
+
+
+@contextlib.contextmanager
+def recording_file_io(directory: Path) -> Iterator[list[FileIo]]:
+    """Every file operation under ``directory`` while the block runs, with its thread.
+
+    Through Python's audit hooks (PEP 578), so the real cache code runs unchanged; a hook
+    cannot be removed, so it is installed once and idles outside this block.
+    """
+    global _recording, _hook_installed
+    if not _hook_installed:
+        sys.addaudithook(_audit)
+        _hook_installed = True
+    events: list[FileIo] = []
+    _recording = (directory, events)
+    try:
+        yield events
+    finally:
+        _recording = None
+
+
+def test_the_token_cache_is_read_and_written_off_the_trio_thread(
+    auth_config: AuthConfig, authority_server: AuthorityServer
+) -> None:
+    """Every save, reload and removal of the cache runs on a worker thread: an fsync on
+    trio's thread would stall every request of the mount behind it."""
+    authority = authority_server.authority
+    trio_thread = threading.get_ident()
+
+    async def main() -> None:
+        assert threading.get_ident() == trio_thread
+        first = Authenticator(auth_config)
+        await device_login(first, authority_server)  # saves the new tokens
+        authority.expire_access_tokens()
+        await first.access_token(force_refresh=True)  # saves the rotated refresh token
+        other = Authenticator(auth_config)  # another process: reads the file, refreshes
+        authority.expire_access_tokens()
+        theirs = await other.access_token(force_refresh=True)
+        assert await first.access_token() == theirs  # first re-read what the other wrote
+        await first.logout()
+
+    with recording_file_io(auth_config.config_dir) as events:
+        trio.run(main)
+    cache = auth_config.cache_path
+    assert {e.kind for e in events if e.path == cache} >= {"read", "remove"}
+    assert any(e.kind == "write" for e in events if e.path.parent == cache.parent)
+    assert any(e.kind == "rename" for e in events)
+    on_trio = [e for e in events if e.thread == trio_thread]
+    assert on_trio == []
 
 
 def test_browser_response_with_a_forged_state_is_rejected(
