@@ -97,22 +97,26 @@ def test_device_code_pending_until_approved(
 ) -> None:
     """The login keeps polling through authorization_pending and finishes on approval."""
     authority = authority_server.authority
+    answers = authority_server.token_answers
 
     async def main() -> None:
         auth = Authenticator(auth_config)
         async with trio.open_nursery() as nursery:
 
             async def user() -> None:
-                while not authority.pending_user_codes():
-                    await trio.sleep(0.05)
-                await trio.sleep(1.5)  # at least one poll sees authorization_pending
+                # The user is slow: a poll has been told to wait before they approve.
+                await answers.wait_for("authorization_pending")
                 authority.approve_device_code(authority.pending_user_codes()[0])
 
             nursery.start_soon(user)
-            account = await auth.login_device_code(lambda _msg: None)
+            with trio.fail_after(30):
+                account = await auth.login_device_code(lambda _msg: None)
         assert account.username == "fake.user@example.com"
 
     trio.run(main)
+    polls = answers.answers()
+    assert polls[0] == "authorization_pending" and polls[-1] == "tokens"
+    assert set(polls[:-1]) == {"authorization_pending"}
 
 
 def test_browser_login_with_pkce(
@@ -245,8 +249,17 @@ def test_device_code_login_is_cancellable(
     """A cancel scope ends a pending sign-in (the user never approves) without tokens."""
 
     async def main() -> None:
-        with trio.move_on_after(1.5) as scope:
-            await Authenticator(auth_config).login_device_code(lambda _msg: None)
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as nursery:
+
+                async def user_walks_away() -> None:
+                    # Cancelled once the login is polling, i.e. really waiting for the user.
+                    await authority_server.token_answers.wait_for("authorization_pending")
+                    scope.cancel()
+
+                nursery.start_soon(user_walks_away)
+                with trio.fail_after(30):
+                    await Authenticator(auth_config).login_device_code(lambda _msg: None)
         assert scope.cancelled_caught
 
     trio.run(main)

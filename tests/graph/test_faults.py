@@ -98,10 +98,11 @@ def _start_uploader(fake: RunningFake, source: Path, store: Path, fragment: int)
 
 def _stored_offset(store: Path) -> int:
     try:
-        records = json.loads(store.read_text())
+        records: dict[str, dict[str, Any]] = json.loads(store.read_text())
     except (FileNotFoundError, ValueError):
         return 0
-    return int(next(iter(records.values()), {}).get("offset", 0))
+    first: dict[str, Any] = next(iter(records.values()), {})
+    return int(first.get("offset", 0))
 
 
 @pytest.mark.slow
@@ -120,6 +121,8 @@ def test_a_1gib_upload_survives_dropped_fragments_and_a_killed_uploader(
     lost_answer = fake.faults.add(FaultRule(path="/up/*", method="PUT", skip=7, drop="response"))
 
     first = _start_uploader(fake, source, store, fragment)
+    # The progress is another process's: its session record is the only signal, so it is
+    # polled, with a deadline, and the poll fails at once if the uploader dies.
     deadline = time.monotonic() + 300
     while _stored_offset(store) < size * 2 // 5:
         assert first.poll() is None, f"the uploader ended early: {first.communicate()}"
@@ -176,23 +179,31 @@ def test_a_throttle_pauses_every_request_of_the_client(fake: RunningFake) -> Non
     fake.faults.add(FaultRule(path=throttled, method="GET", status=429, retry_after=2))
 
     async def check(graph: GraphClient) -> None:
+        chatting = trio.Event()
+        done = trio.Event()
+
         async def chatter() -> None:
-            for _ in range(40):
+            # Back to back, for as long as the throttled call runs: always one request on
+            # its way, so the pause has something to hold back.
+            while not done.is_set():
                 await graph.root()
-                await trio.sleep(0.05)
+                chatting.set()
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(chatter)
-            await trio.sleep(0.3)
-            await graph.drive()
+            await chatting.wait()  # the chatter has a request through
+            await graph.drive()  # 429, Retry-After 2: the whole client pauses, then retries
+            done.set()
 
     run_client(fake, check)
     log = fake.faults.requests()
     hit = next(r for r in log if r.path == throttled and r.status == 429)
     # Requests already on the wire when the 429 left may still land just after it (allowing
-    # for a loaded machine); the chatter would have sent some 30 requests in this window.
+    # for a loaded machine); unpaused, the chatter would send hundreds in this window.
     paused = [r for r in log if hit.at + 0.3 < r.at < hit.at + 2.0]
     assert paused == [], paused
+    before = [r for r in log if r.path == "/v1.0/me/drive/root" and r.at < hit.at]
+    assert before  # the chatter was running when the 429 came
     assert any(r.at >= hit.at + 2.0 for r in log if r.path == "/v1.0/me/drive/root")
 
 
