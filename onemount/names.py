@@ -68,7 +68,6 @@ class Rule(enum.Enum):
     NOT_UNICODE = "not valid Unicode"
     EDGE_SPACE = "leading or trailing space"
     TRAILING_DOT = "trailing dot"
-    HTML_ENTITY = "HTML entity"
     RESERVED_NAME = "reserved name"
     RESERVED_PREFIX = "reserved prefix"
     RESERVED_INFIX = "reserved infix"
@@ -107,9 +106,11 @@ class NameTooLong(ForbiddenName):
 # " * : < > ? / \ | [R-doc table][A-util]. Business may also refuse # and %, but Microsoft's
 # support page says they are allowed unless a tenant turns them off [D-addr]: not refused here.
 _FORBIDDEN = frozenset('"*:<>?/\\|')
-# abraunegg refuses C0 controls and DEL [A-util], as the fake does; a newline is one of them.
+# C0 controls and DEL [A-util], which Windows refuses too (the service follows Windows' rules,
+# [R-od]); a newline is one of them.
+# abraunegg also refuses HTML entities (``&#38;``), but no source says the service does, so
+# they are allowed here, as in the fake: refusing them would cost users real names.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_ENTITY = re.compile(r"&#\d+;")  # [A-util]
 # Reserved names, case-insensitive, also with an extension ("CON.txt") [A-util, citing
 # Microsoft's "Restrictions and limitations in OneDrive and SharePoint"]. So unlike a guess
 # from "OneDrive is not Windows", ``con.txt`` is refused.
@@ -154,10 +155,6 @@ def check_name(name: str, *, drive: DriveKind) -> None:
         raise ForbiddenName(name, Rule.EDGE_SPACE, "a name cannot begin or end with a space")
     if name[-1] == ".":
         raise ForbiddenName(name, Rule.TRAILING_DOT, "a name cannot end with a dot")
-    if entity := _ENTITY.search(name):
-        raise ForbiddenName(
-            name, Rule.HTML_ENTITY, f"OneDrive does not allow the HTML entity {entity.group()!r}"
-        )
     folded = name.casefold()
     if folded.split(".", 1)[0] in _DEVICES or folded in _RESERVED:
         raise ForbiddenName(name, Rule.RESERVED_NAME, "OneDrive reserves this name")
