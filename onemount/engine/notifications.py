@@ -44,6 +44,7 @@ import trio
 from trio_websocket import (
     ConnectionClosed,
     ConnectionRejected,
+    ConnectionTimeout,
     DisconnectionTimeout,
     HandshakeError,
     WebSocketConnection,
@@ -188,8 +189,12 @@ class ChangeNotifier:
         return self._health
 
     def reconnect_now(self) -> None:
-        """Cut a BACKOFF or UNAVAILABLE wait short (the network just came back, say)."""
-        self._retry_now.set()
+        """Cut a BACKOFF or UNAVAILABLE wait short (the network just came back, say).
+
+        In any other state it does nothing: it is not remembered for a later wait.
+        """
+        if self._health.state in (NotifierState.BACKOFF, NotifierState.UNAVAILABLE):
+            self._retry_now.set()
 
     async def run(
         self, *, task_status: trio.TaskStatus[NotifierHealth] = trio.TASK_STATUS_IGNORED
@@ -247,6 +252,10 @@ class ChangeNotifier:
         except ConnectionRejected as exc:
             # Typically a notificationUrl the service no longer honours: subscribe afresh.
             return _Ended("failed", f"socket refused: HTTP {exc.status_code}")
+        except ConnectionTimeout:
+            # Also what a TLS failure looks like: trio-websocket's reader task swallows it and
+            # the opening handshake never completes.
+            return _Ended("failed", f"could not connect in {self.config.connect_timeout:g} s")
         except DisconnectionTimeout:
             if ended is None:
                 return _Ended("failed", "the socket did not close in time")
@@ -358,7 +367,8 @@ def _describe(error: GraphError) -> str:
 
 
 def _cause(error: HandshakeError) -> str:
-    cause = error.__cause__ or error.__context__
+    """What the connection failed on (trio-websocket wraps the OSError)."""
+    cause = error.__cause__
     if cause is None:
         return type(error).__name__
     return redact_url(f"{type(cause).__name__}: {cause}")

@@ -77,6 +77,10 @@ def _required(data: dict[str, Any], key: str) -> str:
 
 def _http_url(url: str) -> str:
     parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (reading it validates it)
+    except ValueError:
+        raise ValueError("notificationUrl has an invalid port") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         # Never echo the URL itself: it is a credential.
         raise ValueError("notificationUrl is not an absolute http(s) URL")

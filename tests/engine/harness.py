@@ -10,6 +10,7 @@ trio times, for the test to read; leaving the block cancels it.
 from __future__ import annotations
 
 import contextlib
+import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from onemount.engine.notifications import (
     NotifierHealth,
     NotifierState,
 )
-from onemount.fakegraph import FakeGraph, build, serve_in_thread
+from onemount.fakegraph import FakeGraph, Tls, build, serve_in_thread
 from onemount.graph import GraphClient, GraphConfig, RetryPolicy, StaticToken
 from onemount.graph.subscriptions import SocketIoSubscription
 
@@ -35,11 +36,16 @@ SOCKET_IO = "/v1.0/me/drive/root/subscriptions/socketIo"
 
 
 class Served:
-    """A fake Graph served from a thread; :meth:`stop` and :meth:`start` keep its port."""
+    """A fake Graph served from a thread; :meth:`stop` and :meth:`start` keep its port.
 
-    def __init__(self, data_dir: Path) -> None:
+    With ``tls`` it serves https (and wss); :attr:`trust` is the context that verifies it.
+    """
+
+    def __init__(self, data_dir: Path, tls: Tls | None = None) -> None:
         self.graph: FakeGraph = build(data_dir, access_ttl=24 * 3600)
         self.token = self.graph.authority.issue_static_token()
+        self.tls = tls
+        self.trust = ssl.create_default_context(cafile=str(tls.cert)) if tls else None
         self._serving: contextlib.AbstractContextManager[str] | None = None
         self.origin = ""
         self.start()
@@ -50,7 +56,7 @@ class Served:
 
     def start(self) -> None:
         port = int(self.origin.rsplit(":", 1)[1]) if self.origin else 0
-        self._serving = serve_in_thread(self.graph.asgi(), port=port)
+        self._serving = serve_in_thread(self.graph.asgi(), port=port, tls=self.tls)
         self.origin = self._serving.__enter__()
 
     def stop(self) -> None:
@@ -65,15 +71,18 @@ class Served:
         self.graph.drive.close()
 
     def client(self, **config: Any) -> GraphClient:
+        transport = httpx.AsyncHTTPTransport(verify=self.trust) if self.trust else None
         return GraphClient(
-            StaticToken(self.token), GraphConfig(base_url=self.base_url, policy=QUICK, **config)
+            StaticToken(self.token),
+            GraphConfig(base_url=self.base_url, policy=QUICK, **config),
+            transport=transport,
         )
 
 
 @contextlib.contextmanager
-def served(data_dir: Path, **hub: float) -> Iterator[Served]:
+def served(data_dir: Path, tls: Tls | None = None, **hub: float) -> Iterator[Served]:
     """A served fake whose notification hub has the given knobs (ping_interval, debounce...)."""
-    server = Served(data_dir)
+    server = Served(data_dir, tls)
     for name, value in hub.items():
         setattr(server.graph.notifications, name, value)
     try:
@@ -133,6 +142,7 @@ async def watching(
     *,
     on_health: Callable[[NotifierHealth], None] | None = None,
     draw: float = 0.0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[Watched]:
     """A notifier running against ``server``; ``draw=0`` makes every backoff its ceiling."""
     send, receive = trio.open_memory_channel[float](float("inf"))
@@ -150,6 +160,7 @@ async def watching(
             wake=lambda: send.send_nowait(trio.current_time()),
             on_health=record,
             config=config,
+            ssl_context=ssl_context,
             draw=lambda: draw,
         )
         watched = Watched(notifier, subscriber, receive, healths)

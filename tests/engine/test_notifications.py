@@ -24,7 +24,7 @@ from onemount.engine.notifications import (
     NotifierHealth,
     NotifierState,
 )
-from onemount.fakegraph import FaultRule
+from onemount.fakegraph import FaultRule, Tls
 from tests.engine.harness import (
     SOCKET_IO,
     Served,
@@ -169,12 +169,14 @@ def test_reconnect_now_cuts_a_long_backoff_short(server: Served) -> None:
     async def main() -> None:
         async with watching(server, config) as watched:
             await watched.reach(CONNECTED)
+            watched.notifier.reconnect_now()  # connected: nothing to cut short, nothing kept
             await trio.to_thread.run_sync(server.stop)
             waiting = await watched.reach(BACKOFF)
             assert waiting.retry_in == 60.0
             await trio.to_thread.run_sync(server.start)
             watched.notifier.reconnect_now()  # e.g. connectivity says we are back online
             await watched.reach(CONNECTED, within=5)
+            assert watched.states() == [CONNECTED, BACKOFF, CONNECTING, CONNECTED]
 
     trio.run(main)
 
@@ -255,6 +257,24 @@ def test_the_subscription_is_renewed_before_it_expires(server: Served) -> None:
             await watched.next_wake(within=5)
 
     trio.run(main)
+
+
+def test_wss_connects_only_to_a_certificate_it_can_verify(tmp_path: Path, tls: Tls) -> None:
+    config = NotifierConfig(connect_timeout=1.0, reconnect=Backoff(base=60.0, cap=60.0))
+    with served(tmp_path / "drive", tls) as server:
+
+        async def main() -> None:
+            async with watching(server, config, ssl_context=server.trust) as watched:
+                await watched.reach(CONNECTED)
+                (subscription,) = watched.subscriber.subscriptions
+                assert subscription.notification_url.startswith("https://")
+            # The system's trust store does not know the test's certificate: the token in
+            # the URL must not be sent, and the notifier waits to try again.
+            async with watching(server, config) as watched:
+                refused = await watched.reach(BACKOFF)
+                assert refused.reason == "could not connect in 1 s"
+
+        trio.run(main)
 
 
 @pytest.mark.parametrize("where", ["connected", "backoff", "subscribing"])

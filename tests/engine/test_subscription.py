@@ -82,6 +82,7 @@ def test_a_good_answer_parses_and_the_expiry_may_be_missing() -> None:
         {"notificationUrl": None},
         {"notificationUrl": "wss://h/n?token=secret"},
         {"notificationUrl": "/relative?token=secret"},
+        {"notificationUrl": "https://h:port/n?token=secret"},
         {"expirationDateTime": "2025-01-04T10:00:00"},
         {"expirationDateTime": "tomorrow"},
         {"expirationDateTime": 1736000000},
