@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 import trio
 from trio_websocket import (
@@ -137,7 +137,7 @@ def renewal_delay(expires: datetime | None, now: float, config: NotifierConfig) 
 class _Ended:
     """How one attempt ended: ``refused`` (UNAVAILABLE), ``failed`` (BACKOFF) or ``renew``."""
 
-    kind: str
+    kind: Literal["refused", "failed", "renew"]
     reason: str
     uptime: float = 0.0  # how long it was CONNECTED
 
