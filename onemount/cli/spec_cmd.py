@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     check = commands.add_parser("check", help="validate every machine (exit 1 on any problem)")
     _spec_dir_option(check)
     check.add_argument(
-        "--depth", type=int, default=16, help="exploration depth of the item machine (default 16)"
+        "--depth", type=int, default=40, help="exploration depth of the item machine (default 40)"
     )
     check.set_defaults(handler=run_check)
 

@@ -15,6 +15,7 @@ import itertools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
+from onemount.statemachine import itemworld
 from onemount.statemachine.explore import Report, explore
 from onemount.statemachine.spec import MachineSpec, TransitionSpec
 
@@ -42,7 +43,7 @@ class CheckResult:
         return not self.problems
 
 
-def check_machine(spec: MachineSpec, *, explore_depth: int = 16) -> CheckResult:
+def check_machine(spec: MachineSpec, *, explore_depth: int = 40) -> CheckResult:
     problems = list(_structural(spec))
     result = CheckResult(problems)
     # The explorer evaluates every guard and effect by name: run it only on a document whose
@@ -50,6 +51,12 @@ def check_machine(spec: MachineSpec, *, explore_depth: int = 16) -> CheckResult:
     blocking = [p for p in problems if p.kind != "no implementation"]
     if spec.name == "item" and blocking:
         result.skipped = "exploration skipped until the problems above are fixed"
+    elif spec.name == "item" and (unmodelled := itemworld.unmodelled_effects(spec)):
+        problems.extend(
+            Problem(spec.name, "unmodelled effect", f"{name} has no meaning in the item world")
+            for name in unmodelled
+        )
+        result.skipped = "exploration skipped until every effect is modelled"
     elif spec.name == "item":
         report = explore(spec, depth=explore_depth)
         result.exploration = report

@@ -57,7 +57,7 @@ class Report:
         )
 
 
-def explore(spec: MachineSpec, depth: int = 16) -> Report:
+def explore(spec: MachineSpec, depth: int = 40) -> Report:
     """Explore every path of at most ``depth`` steps, keeping one shortest counterexample per
     violated property."""
     machine = compile_spec(spec)

@@ -2,7 +2,9 @@
 
 * :mod:`.schema` the tables, the state trigger and the migrations (``PRAGMA user_version``).
 * :mod:`.db` opening: one writer (WAL, synchronous=NORMAL), read-only readers.
-* :mod:`.manager` :class:`StateManager`, the only writer of ``state`` (``fire``, ``fire_batch``).
+* :mod:`.events` one frozen payload type per event of the item machine.
+* :mod:`.manager` :class:`StateManager`, the only writer of ``state`` (``fire``, ``fire_batch``,
+  the outbox's job outcomes). :mod:`.delta` applies a delta page as Graph sends it.
 * :mod:`.item_bindings`, :mod:`.upload_bindings`, :mod:`.mount_bindings` the spec's guards and
   effects on rows.
 * :mod:`.queries` lookups, listings, paths, intents due. :mod:`.validate` and :mod:`.stats`
@@ -15,6 +17,10 @@ from onemount.store.manager import (
     Fired,
     InvalidPlacement,
     InvalidTransition,
+    JobGone,
+    JobReport,
+    NameTaken,
+    Snapshot,
     StateManager,
     UnknownItem,
 )
@@ -27,7 +33,11 @@ __all__ = [
     "Fired",
     "InvalidPlacement",
     "InvalidTransition",
+    "JobGone",
+    "JobReport",
+    "NameTaken",
     "SchemaError",
+    "Snapshot",
     "StateManager",
     "UnknownItem",
     "open_reader",

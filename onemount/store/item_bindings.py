@@ -1,10 +1,15 @@
 """The item machine's guards and effects, bound to metadata_v2 rows (``bindings`` in item.meta).
 
-A guard reads the row in hand (and, for a few, the fire context or one query); an effect edits
-the row dict and records the outbox operations to run once the row is written. Effects never
-write ``state``: :class:`~onemount.store.manager.StateManager` sets it from the spec's target.
-Each effect does exactly what its ``meaning`` in spec/item.meta.yaml says; the conformance test
-in tests/store checks its declared ``sets`` against the row read back.
+A guard reads the row in hand, the event's typed payload (:mod:`.events`) and, for a few, one
+query; an effect edits the row dict and records the outbox operations to run once the row is
+written. Effects never write ``state``: :class:`~onemount.store.manager.StateManager` sets it
+from the spec's target. Each effect does exactly what its ``meaning`` in spec/item.meta.yaml
+says; the conformance test in tests/store checks its declared ``sets`` against the row read back.
+
+A guard that needs a fact only some events carry (``has_writers``, ``has_open_handles``,
+``changed_during_upload``...) reads it from the payload by attribute: an event type that lacks
+it cannot be fired where the spec asks for it (``AttributeError``), rather than reading as
+``False``, which is the value that would let bytes go.
 """
 
 from __future__ import annotations
@@ -13,11 +18,22 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import apsw
 
-from onemount.store.names import name_key, validated
+from onemount.store.events import (
+    LocalCreated,
+    LocalModified,
+    LocalOverwritten,
+    MoveSucceeded,
+    NameCollided,
+    Payload,
+    RemoteState,
+    UploadSucceeded,
+)
+from onemount.store.names import local_name, name_key, remote_name
 
 Row = dict[str, Any]
 
@@ -32,11 +48,29 @@ def new_local_id() -> str:
 
 @dataclass
 class GuardContext:
-    """What a guard may read: the connection, the row (``None`` before creation), the context."""
+    """What a guard may read: the connection, the row (``None`` before creation), the payload.
+
+    ``remote_parent_ino`` is the inode of the parent a payload's :class:`RemoteState` names
+    (resolved by the manager before the guards run).
+    """
 
     conn: apsw.Connection
     row: Row | None
-    context: Mapping[str, Any]
+    payload: Payload
+    remote_parent_ino: int | None = None
+
+    @cached_property
+    def intents(self) -> dict[str, tuple[str, str | None]]:
+        """The row's pending intents: kind -> (job state, snapshot hash)."""
+        if self.row is None:
+            return {}
+        return {
+            kind: (job_state, snapshot)
+            for kind, job_state, snapshot in self.conn.execute(
+                "SELECT kind, job_state, snapshot_hash FROM intents WHERE ino = ?",
+                (self.row["ino"],),
+            )
+        }
 
 
 @dataclass
@@ -44,64 +78,84 @@ class EffectContext:
     """What an effect may change: the row dict, and the outbox operations queued after it."""
 
     row: Row
-    context: Mapping[str, Any]
+    payload: Payload
+    guards: GuardContext
     now: float
     worker: str | None
     intents: list[tuple[str, str]] = field(default_factory=list)  # ("add"|"drop", kind)
     purge: bool = False
     moved: bool = False  # the parent changed: the manager checks the tree before commit
-    spawn: list[dict[str, Any]] = field(default_factory=list)  # contexts of local_created items
+    spawn: list[LocalCreated] = field(default_factory=list)  # conflict copies to create
+    #: Whether a live sibling under ``parent`` already has ``name_key`` (for conflict names).
+    name_taken: Callable[[int, str], bool] | None = None
 
 
 # ---- guards ----------------------------------------------------------------------------------
 
 
-def _field(ctx: GuardContext, column: str) -> Any:
-    return ctx.row[column] if ctx.row is not None else None
-
-
 def is_directory(ctx: GuardContext) -> bool:
-    kind = ctx.row["kind"] if ctx.row is not None else ctx.context.get("kind", "file")
-    return bool(kind == "folder")
+    if ctx.row is not None:
+        return bool(ctx.row["kind"] == "folder")
+    payload = ctx.payload
+    if isinstance(payload, LocalCreated):
+        return payload.kind == "folder"
+    remote = getattr(payload, "remote", None)
+    return isinstance(remote, RemoteState) and remote.kind == "folder"
 
 
 def is_virtual(ctx: GuardContext) -> bool:
-    return bool(_field(ctx, "virtual"))
+    return ctx.row is not None and bool(ctx.row["virtual"])
 
 
 def pinned(ctx: GuardContext) -> bool:
-    return bool(_field(ctx, "pinned"))
+    return ctx.row is not None and bool(ctx.row["pinned"])
 
 
 def has_local_changes(ctx: GuardContext) -> bool:
-    return bool(_field(ctx, "has_local_changes"))
+    return ctx.row is not None and bool(ctx.row["has_local_changes"])
 
 
 def has_open_handles(ctx: GuardContext) -> bool:
-    # Open handles live in the FUSE layer's memory, not in the store: it says so in the context.
-    return bool(ctx.context.get("open_handles", False))
+    # Open handles live in the FUSE layer's memory: the event says (Evict.open_handles).
+    return bool(ctx.payload.open_handles)  # type: ignore[attr-defined]
+
+
+def has_writers(ctx: GuardContext) -> bool:
+    return bool(ctx.payload.writers)  # type: ignore[attr-defined]
 
 
 def content_changed(ctx: GuardContext) -> bool:
-    if ctx.row is None or ctx.row["kind"] == "folder":
+    """cTag, else quickXorHash, compared with the row's; unknown on both counts is a change.
+
+    An eTag is never compared: it changes on a rename too (onemount-reference.md §9 L6).
+    A file whose server version cannot be compared at all is treated as changed, the answer
+    that re-fetches instead of keeping possibly stale bytes.
+    """
+    row = ctx.row
+    if row is None or row["kind"] == "folder":
         return False
-    ctag, digest = ctx.context.get("ctag"), ctx.context.get("hash")
-    return (ctag is not None and ctag != ctx.row["ctag"]) or (
-        digest is not None and digest != ctx.row["remote_hash"]
-    )
+    remote: RemoteState = ctx.payload.remote  # type: ignore[attr-defined]
+    comparable = False
+    if remote.ctag is not None and row["ctag"] is not None:
+        if remote.ctag != row["ctag"]:
+            return True
+        comparable = True
+    if remote.hash is not None and row["remote_hash"] is not None:
+        if remote.hash != row["remote_hash"]:
+            return True
+        comparable = True
+    return not comparable
 
 
 def exists_remotely(ctx: GuardContext) -> bool:
-    return _field(ctx, "remote_id") is not None
+    return ctx.row is not None and ctx.row["remote_id"] is not None
 
 
 def changed_during_upload(ctx: GuardContext) -> bool:
-    # The uploader passes the local_change_seq it read when it took its snapshot of the bytes.
-    if ctx.row is None:
-        return False
-    return bool(
-        ctx.context.get("snapshot_seq", ctx.row["local_change_seq"]) != ctx.row["local_change_seq"]
-    )
+    # The uploader reports the local_change_seq of the snapshot it sent.
+    assert ctx.row is not None
+    sent: int = ctx.payload.snapshot_seq  # type: ignore[attr-defined]
+    return bool(sent != ctx.row["local_change_seq"])
 
 
 # The walk carries has_local_changes and stops at the first hit: it reads the subtree through
@@ -122,54 +176,134 @@ def has_unsent_descendants(ctx: GuardContext) -> bool:
     return ctx.conn.execute(_UNSENT_DESCENDANT, (ctx.row["ino"],)).fetchone() is not None
 
 
+def has_kept_remote_version(ctx: GuardContext) -> bool:
+    return ctx.row is not None and ctx.row["conflict_remote_etag"] is not None
+
+
+def _upload_snapshot(ctx: GuardContext) -> str | None:
+    job = ctx.intents.get("upload")
+    return job[1] if job else None
+
+
+def is_upload_echo(ctx: GuardContext) -> bool:
+    """The change carries the hash of the bytes our upload job snapshotted and sent."""
+    remote: RemoteState = ctx.payload.remote  # type: ignore[attr-defined]
+    return remote.hash is not None and remote.hash == _upload_snapshot(ctx)
+
+
+def hydration_current(ctx: GuardContext) -> bool:
+    """The verified bytes are the version the row records (a row without a hash cannot tell)."""
+    assert ctx.row is not None
+    verified: str = ctx.payload.cached_hash  # type: ignore[attr-defined]
+    return ctx.row["remote_hash"] is None or verified == ctx.row["remote_hash"]
+
+
+def matches_arrival(ctx: GuardContext) -> bool:
+    """The arriving item is our own create: not on the server yet, same kind and content.
+
+    The manager only fires name_collided on the row that holds the arrival's parent and name
+    key, so placement is already equal here. A file matches when the arrival's hash is the
+    hash of the snapshot our upload sent or of the bytes we hold.
+    """
+    row, payload = ctx.row, ctx.payload
+    assert row is not None and isinstance(payload, NameCollided)
+    arrival = payload.arrival
+    if row["remote_id"] is not None or arrival.kind != row["kind"]:
+        return False
+    if arrival.kind == "folder":
+        return True
+    hashes = {_upload_snapshot(ctx), row["cached_hash"]} - {None, UNHASHED}
+    return arrival.hash is not None and arrival.hash in hashes
+
+
+def placement_changed_since_sent(ctx: GuardContext) -> bool:
+    """The create or move the server confirmed carried another name or parent than the row's.
+
+    Only a create (an upload or mkdir of an item without a remote id) carries a placement; an
+    upload by id does not, so its reply's name says nothing about what we sent.
+    """
+    row, payload = ctx.row, ctx.payload
+    assert row is not None
+    if isinstance(payload, UploadSucceeded) and row["remote_id"] is not None:
+        return False
+    assert isinstance(payload, UploadSucceeded | MoveSucceeded)
+    return bool(payload.remote.name != row["name"] or ctx.remote_parent_ino != row["parent_ino"])
+
+
 GUARDS: Mapping[str, Callable[[GuardContext], bool]] = {
     "is_directory": is_directory,
     "is_virtual": is_virtual,
     "pinned": pinned,
     "has_local_changes": has_local_changes,
     "has_open_handles": has_open_handles,
+    "has_writers": has_writers,
     "content_changed": content_changed,
     "exists_remotely": exists_remotely,
     "changed_during_upload": changed_during_upload,
     "has_unsent_descendants": has_unsent_descendants,
+    "has_kept_remote_version": has_kept_remote_version,
+    "is_upload_echo": is_upload_echo,
+    "hydration_current": hydration_current,
+    "matches_arrival": matches_arrival,
+    "placement_changed_since_sent": placement_changed_since_sent,
 }
 
 
 # ---- effects ---------------------------------------------------------------------------------
 
-# Context keys a server item carries, and the columns they fill.
-_REMOTE_FIELDS = {
-    "etag": "etag",
-    "ctag": "ctag",
-    "hash": "remote_hash",
-    "size": "size",
-    "mtime": "mtime",
-}
+
+def _remote(ctx: EffectContext) -> RemoteState:
+    remote = getattr(ctx.payload, "remote", None) or getattr(ctx.payload, "arrival", None)
+    if not isinstance(remote, RemoteState):
+        raise TypeError(f"{type(ctx.payload).__name__} carries no server item")
+    return remote
 
 
-def _take_placement(ctx: EffectContext) -> None:
-    """Name and parent from the context, when it carries them (a rename or move).
-
-    An unchanged name is left alone: it was validated and keyed when it was stored, and every
-    delta item carries its name.
-    """
-    if "name" in ctx.context and ctx.context["name"] != ctx.row["name"]:
-        ctx.row["name"] = validated(ctx.context["name"])
-        ctx.row["name_key"] = name_key(ctx.row["name"])
-    if "parent_ino" in ctx.context and ctx.context["parent_ino"] != ctx.row["parent_ino"]:
-        ctx.row["parent_ino"] = ctx.context["parent_ino"]
+def _set_placement(ctx: EffectContext, name: str, parent_ino: int | None) -> None:
+    row = ctx.row
+    if name != row["name"]:
+        row["name"] = name
+        row["name_key"] = name_key(name)
+    if parent_ino != row["parent_ino"]:
+        row["parent_ino"] = parent_ino
         ctx.moved = True
 
 
-def mark_remote(ctx: EffectContext) -> None:
+def _record_server_placement_of(ctx: EffectContext, remote: RemoteState) -> None:
+    """What the server holds: the placement the next move compares with."""
     row = ctx.row
-    row["remote_id"] = row["item_id"]
-    _take_placement(ctx)
-    for key, column in _REMOTE_FIELDS.items():
-        if key in ctx.context:
-            row[column] = ctx.context[key]
+    row["remote_name"] = remote_name(remote.name)
+    row["remote_name_key"] = name_key(remote.name)
+    row["remote_parent_ino"] = ctx.guards.remote_parent_ino
+
+
+def _placement_is_local(ctx: EffectContext) -> bool:
+    """The row holds a placement the server does not have yet (a move is pending)."""
+    return "move" in ctx.guards.intents
+
+
+def _take_server_metadata(ctx: EffectContext, remote: RemoteState, *, placement: bool) -> None:
+    row = ctx.row
+    row["etag"], row["ctag"], row["remote_hash"] = remote.etag, remote.ctag, remote.hash
+    if not row["has_local_changes"]:
+        # size and mtime are what getattr shows; while local changes are pending they describe
+        # the local bytes, and a delta snapshot must not clobber them (reference §9 L1).
+        row["size"] = remote.size
+        if remote.mtime is not None:
+            row["mtime"] = remote.mtime
+    _record_server_placement_of(ctx, remote)
+    if placement and not _placement_is_local(ctx):
+        _set_placement(ctx, row["remote_name"], ctx.guards.remote_parent_ino)
+
+
+def mark_remote(ctx: EffectContext) -> None:
+    row, remote = ctx.row, _remote(ctx)
+    row["remote_id"] = row["item_id"] = remote.id
+    row["kind"] = remote.kind
     row["cached_hash"] = None
     row["has_local_changes"] = 0
+    row["pending_remote"] = 0
+    _take_server_metadata(ctx, remote, placement=True)
 
 
 def mark_virtual(ctx: EffectContext) -> None:
@@ -178,13 +312,19 @@ def mark_virtual(ctx: EffectContext) -> None:
 
 
 def record_local_change(ctx: EffectContext) -> None:
-    row = ctx.row
+    row, payload = ctx.row, ctx.payload
     row["has_local_changes"] = 1
     row["local_change_seq"] += 1
-    row["cached_hash"] = ctx.context.get("cached_hash", UNHASHED)
-    for key in ("size", "mtime", "mode"):
-        if key in ctx.context:
-            row[key] = ctx.context[key]
+    if isinstance(payload, LocalCreated | LocalModified | LocalOverwritten):
+        row["size"], row["mtime"] = payload.size, payload.mtime
+        if row["kind"] == "file":
+            row["cached_hash"] = getattr(payload, "cached_hash", None) or UNHASHED
+    elif row["kind"] == "file" and row["cached_hash"] is None:
+        row["cached_hash"] = UNHASHED
+    if isinstance(payload, LocalCreated):
+        row["mode"] = payload.mode
+    if row["kind"] == "folder":
+        row["cached_hash"] = UNHASHED
 
 
 def queue_upload(ctx: EffectContext) -> None:
@@ -196,7 +336,6 @@ def queue_mkdir(ctx: EffectContext) -> None:
 
 
 def queue_move(ctx: EffectContext) -> None:
-    _take_placement(ctx)
     ctx.intents.append(("add", "move"))
 
 
@@ -206,6 +345,68 @@ def queue_delete(ctx: EffectContext) -> None:
 
 def cancel_all_intents(ctx: EffectContext) -> None:
     ctx.intents.append(("drop", "*"))
+
+
+def cancel_upload(ctx: EffectContext) -> None:
+    ctx.intents.append(("drop", "upload"))
+    ctx.intents.append(("drop", "mkdir"))
+
+
+def cancel_delete(ctx: EffectContext) -> None:
+    ctx.intents.append(("drop", "delete"))
+
+
+def take_local_placement(ctx: EffectContext) -> None:
+    payload = ctx.payload
+    assert hasattr(payload, "name") and hasattr(payload, "parent")
+    _set_placement(ctx, local_name(payload.name), payload.parent)
+
+
+def conflict_copy_name(name: str, now: float, taken: Callable[[str], bool] | None = None) -> str:
+    """``<stem> (conflict copy YYYY-MM-DD HHMMSS)<ext>`` in UTC, not ``taken`` (by key).
+
+    No ``:`` (OneDrive refuses it) and the original extension, so the copy opens with the same
+    application. A second conflict in the same second gets `` 2``, `` 3``... after the stamp.
+    """
+    stem, dot, ext = name.rpartition(".")
+    if not stem:  # no extension, or a dot file such as ".bashrc"
+        stem, dot, ext = name, "", ""
+    stamp = time.strftime("%Y-%m-%d %H%M%S", time.gmtime(now))
+    for n in range(1, 10_000):
+        suffix = "" if n == 1 else f" {n}"
+        candidate = f"{stem} (conflict copy {stamp}{suffix}){dot}{ext}"
+        if taken is None or not taken(name_key(candidate)):
+            return candidate
+    raise RuntimeError(f"no free conflict name for {name!r}")
+
+
+def _taken_under(ctx: EffectContext, parent_ino: int) -> Callable[[str], bool] | None:
+    check = ctx.name_taken
+    return None if check is None else (lambda key: check(parent_ino, key))
+
+
+def move_aside(ctx: EffectContext) -> None:
+    row = ctx.row
+    aside = conflict_copy_name(row["name"], ctx.now, _taken_under(ctx, row["parent_ino"]))
+    _set_placement(ctx, aside, row["parent_ino"])
+
+
+def record_server_placement(ctx: EffectContext) -> None:
+    remote = _remote(ctx)
+    ctx.row["etag"] = remote.etag
+    _record_server_placement_of(ctx, remote)
+
+
+def complete_move(ctx: EffectContext) -> None:
+    ctx.intents.append(("drop", "move"))
+
+
+def adopt_remote_identity(ctx: EffectContext) -> None:
+    row, arrival = ctx.row, _remote(ctx)
+    row["remote_id"] = row["item_id"] = arrival.id
+    row["etag"], row["ctag"], row["remote_hash"] = arrival.etag, arrival.ctag, arrival.hash
+    row["pending_remote"] = 0
+    _record_server_placement_of(ctx, arrival)
 
 
 def start_hydration(ctx: EffectContext) -> None:
@@ -222,7 +423,7 @@ def restart_hydration(ctx: EffectContext) -> None:
 
 def finish_hydration(ctx: EffectContext) -> None:
     ctx.row["hydration_finished"] = ctx.now
-    ctx.row["cached_hash"] = ctx.context.get("cached_hash") or ctx.row["remote_hash"] or UNHASHED
+    ctx.row["cached_hash"] = ctx.payload.cached_hash  # type: ignore[attr-defined]
 
 
 def abandon_hydration(ctx: EffectContext) -> None:
@@ -232,46 +433,37 @@ def abandon_hydration(ctx: EffectContext) -> None:
 
 
 def drop_cached_content(ctx: EffectContext) -> None:
-    ctx.row["cached_hash"] = None
+    if ctx.row["kind"] == "file":
+        ctx.row["cached_hash"] = None
 
 
 def refresh_remote_metadata(ctx: EffectContext) -> None:
-    """The server's metadata, except that unsent local bytes keep their own size and mtime.
-
-    size and mtime are what getattr shows; while local changes are pending they describe the
-    local bytes, and letting a delta snapshot overwrite them is the clobbering the reference
-    implementation suffered (onemount-reference.md §9 L1).
-    """
-    _take_placement(ctx)
-    local = bool(ctx.row["has_local_changes"])
-    for key, column in _REMOTE_FIELDS.items():
-        if key in ctx.context and not (local and key in ("size", "mtime")):
-            ctx.row[column] = ctx.context[key]
+    """The server's metadata; the row's own name and parent while a local move is pending."""
+    _take_server_metadata(ctx, _remote(ctx), placement=True)
 
 
 def adopt_uploaded_version(ctx: EffectContext) -> None:
-    row = ctx.row
-    remote_id = ctx.context.get("remote_id") or row["remote_id"]
-    if remote_id is None:
-        raise ValueError("upload_succeeded needs the server's remote_id")
-    row["remote_id"] = row["item_id"] = remote_id
-    for key in ("etag", "ctag", "hash"):
-        if key in ctx.context:
-            row[_REMOTE_FIELDS[key]] = ctx.context[key]
+    row, remote = ctx.row, _remote(ctx)
+    row["remote_id"] = row["item_id"] = remote.id
+    row["etag"], row["ctag"], row["remote_hash"] = remote.etag, remote.ctag, remote.hash
     row["pending_remote"] = 0
+    _record_server_placement_of(ctx, remote)
     ctx.intents.append(("drop", "upload"))
     ctx.intents.append(("drop", "mkdir"))
 
 
 def clear_local_changes(ctx: EffectContext) -> None:
-    ctx.row["has_local_changes"] = 0
+    """The server has exactly our bytes: their hash is the one it answered with."""
+    row = ctx.row
+    row["has_local_changes"] = 0
+    row["cached_hash"] = row["remote_hash"] or UNHASHED if row["kind"] == "file" else None
 
 
 def record_error(ctx: EffectContext) -> None:
-    row = ctx.row
-    row["last_error"] = str(ctx.context.get("error", "unknown error"))
-    row["error_kind"] = ctx.context.get("error_kind")
-    row["error_temporary"] = int(bool(ctx.context.get("temporary", False)))
+    row, failure = ctx.row, ctx.payload.failure  # type: ignore[attr-defined]
+    row["last_error"] = failure.error
+    row["error_kind"] = failure.error_kind
+    row["error_temporary"] = int(failure.temporary)
     abandon_hydration(ctx)
 
 
@@ -283,30 +475,45 @@ def clear_error(ctx: EffectContext) -> None:
     _forget_error(ctx.row)
 
 
-_CONFLICT_FIELDS = {
-    "etag": "conflict_remote_etag",
-    "ctag": "conflict_remote_ctag",
-    "hash": "conflict_remote_hash",
-    "size": "conflict_remote_size",
-    "mtime": "conflict_remote_mtime",
-}
+_CONFLICT_FIELDS = (
+    "conflict_remote_etag",
+    "conflict_remote_ctag",
+    "conflict_remote_hash",
+    "conflict_remote_size",
+    "conflict_remote_mtime",
+)
 
 
 def keep_remote_version(ctx: EffectContext) -> None:
-    for key, column in _CONFLICT_FIELDS.items():
-        ctx.row[column] = ctx.context.get(key)
-    # The eTag marks the kept version as present; an event without one still keeps a version.
-    ctx.row["conflict_remote_etag"] = ctx.context.get("etag") or ctx.row["etag"] or "unknown"
+    """Record the server's version beside ours; its placement is taken as refresh would."""
+    row, remote = ctx.row, getattr(ctx.payload, "remote", None)
+    if remote is None:  # a 409/412 whose current item the engine could not fetch
+        row["conflict_remote_etag"] = "unknown"
+        return
+    assert isinstance(remote, RemoteState)
+    row["conflict_remote_etag"] = remote.etag or "unknown"
+    row["conflict_remote_ctag"] = remote.ctag
+    row["conflict_remote_hash"] = remote.hash
+    row["conflict_remote_size"] = remote.size
+    row["conflict_remote_mtime"] = remote.mtime
+    _record_server_placement_of(ctx, remote)
+    if not _placement_is_local(ctx):
+        _set_placement(ctx, row["remote_name"], ctx.guards.remote_parent_ino)
 
 
 def _forget_kept_version(row: Row) -> None:
-    for column in _CONFLICT_FIELDS.values():
+    for column in _CONFLICT_FIELDS:
         row[column] = None
+
+
+def drop_kept_version(ctx: EffectContext) -> None:
+    _forget_kept_version(ctx.row)
 
 
 def forget_remote_identity(ctx: EffectContext) -> None:
     row = ctx.row
     row["remote_id"] = row["etag"] = row["ctag"] = row["remote_hash"] = None
+    row["remote_name"] = row["remote_name_key"] = row["remote_parent_ino"] = None
     row["item_id"] = new_local_id()  # the server's id may come back as a different item
     row["pending_remote"] = 1
     _forget_kept_version(row)
@@ -314,17 +521,22 @@ def forget_remote_identity(ctx: EffectContext) -> None:
 
 
 def adopt_remote_version_as_base(ctx: EffectContext) -> None:
-    if ctx.row["conflict_remote_etag"] is not None:
-        ctx.row["etag"] = ctx.row["conflict_remote_etag"]
-    _forget_kept_version(ctx.row)
+    row = ctx.row
+    if row["conflict_remote_etag"] not in (None, "unknown"):
+        row["etag"] = row["conflict_remote_etag"]
+    _forget_kept_version(row)
 
 
 def adopt_remote_version(ctx: EffectContext) -> None:
     row = ctx.row
-    if row["conflict_remote_etag"] is not None:
-        for key, column in _CONFLICT_FIELDS.items():
-            if row[column] is not None:
-                row[_REMOTE_FIELDS[key]] = row[column]
+    if row["conflict_remote_etag"] not in (None, "unknown"):
+        row["etag"] = row["conflict_remote_etag"]
+        row["ctag"] = row["conflict_remote_ctag"]
+        row["remote_hash"] = row["conflict_remote_hash"]
+        if row["conflict_remote_size"] is not None:
+            row["size"] = row["conflict_remote_size"]
+        if row["conflict_remote_mtime"] is not None:
+            row["mtime"] = row["conflict_remote_mtime"]
     _forget_kept_version(row)
 
 
@@ -333,27 +545,18 @@ def discard_local_changes(ctx: EffectContext) -> None:
     ctx.row["cached_hash"] = None
 
 
-def conflict_copy_name(name: str, now: float) -> str:
-    """``<stem> (conflict copy YYYY-MM-DD HHMMSS)<ext>``, in UTC."""
-    stem, dot, ext = name.rpartition(".")
-    if not stem:  # no extension, or a dot file such as ".bashrc"
-        stem, dot, ext = name, "", ""
-    stamp = time.strftime("%Y-%m-%d %H%M%S", time.gmtime(now))
-    return f"{stem} (conflict copy {stamp}){dot}{ext}"
-
-
 def fork_conflict_copy(ctx: EffectContext) -> None:
     row = ctx.row
+    name = conflict_copy_name(row["name"], ctx.now, _taken_under(ctx, row["parent_ino"]))
     ctx.spawn.append(
-        {
-            "name": conflict_copy_name(row["name"], ctx.now),
-            "parent_ino": row["parent_ino"],
-            "kind": "file",
-            "size": row["size"],
-            "mtime": row["mtime"],
-            "mode": row["mode"],
-            "cached_hash": row["cached_hash"],
-        }
+        LocalCreated(
+            parent=row["parent_ino"],
+            name=name,
+            kind="file",
+            size=row["size"],
+            mtime=row["mtime"],
+            mode=row["mode"],
+        )
     )
     row["has_local_changes"] = 0
     row["cached_hash"] = None
@@ -375,11 +578,19 @@ EFFECTS: Mapping[str, Callable[[EffectContext], None]] = {
     "queue_move": queue_move,
     "queue_delete": queue_delete,
     "cancel_all_intents": cancel_all_intents,
+    "cancel_upload": cancel_upload,
+    "cancel_delete": cancel_delete,
+    "take_local_placement": take_local_placement,
+    "move_aside": move_aside,
+    "record_server_placement": record_server_placement,
+    "complete_move": complete_move,
+    "adopt_remote_identity": adopt_remote_identity,
     "start_hydration": start_hydration,
     "restart_hydration": restart_hydration,
     "finish_hydration": finish_hydration,
     "abandon_hydration": abandon_hydration,
     "drop_cached_content": drop_cached_content,
+    "drop_kept_version": drop_kept_version,
     "refresh_remote_metadata": refresh_remote_metadata,
     "adopt_uploaded_version": adopt_uploaded_version,
     "clear_local_changes": clear_local_changes,

@@ -1,13 +1,22 @@
 """StateManager: the only code that creates, changes the state of, or purges an item row.
 
-``fire`` loads the row, evaluates the guards the spec names, asks the compiled table for the
-target, applies the declared effects, writes the row, queues or clears intents and appends the
-journal, all in one transaction; a refused event raises ``InvalidTransition`` and changes
-nothing. A trigger in the schema refuses every other write of ``state``: fire opens the door by
-putting a row in ``fire_token`` for the length of its transaction, and closes it before commit.
+``fire`` loads the row, evaluates the guards the spec names against the row and the event's
+typed payload (:mod:`.events`), asks the compiled table for the target, applies the declared
+effects, writes the row, queues or clears intents and appends the journal, all in one
+transaction; a refused event raises ``InvalidTransition`` and changes nothing. A trigger in the
+schema refuses every other write of ``state``: fire opens the door by putting a row in
+``fire_token`` for the length of its transaction, and closes it before commit.
+
+Live names are unique among siblings (case-folded), checked when the transaction commits rather
+than per statement, because a delta page may swap two names or move one item onto another's
+name before that one leaves it (:mod:`.delta` resolves real collisions before they get here).
+
+The outbox side (:meth:`StateManager.start_job`, :meth:`~StateManager.finish_job`,
+:meth:`~StateManager.recover_jobs`) records a job's outcome and its item's event in one
+transaction, so a crash can never leave an item dirty behind a finished job.
 
 One StateManager owns the single writer connection. apsw connections may move between threads
-but must not be used concurrently: the engine calls ``fire_batch`` from one worker thread
+but must not be used concurrently: the engine calls it from one worker thread at a time
 (``trio.to_thread`` behind a ``CapacityLimiter(1)``); FUSE lookups use read-only connections.
 """
 
@@ -15,7 +24,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -24,14 +33,36 @@ from typing import Any
 
 import apsw
 
+from onemount.names import DriveKind
 from onemount.statemachine import InvalidTransition, compiled
 from onemount.store import item_bindings, upload_bindings
 from onemount.store.db import open_writer
+from onemount.store.events import (
+    LocalCreated,
+    LocalRenamed,
+    NameCollided,
+    Payload,
+    RemoteAppeared,
+    RemoteState,
+    UploadSucceeded,
+    VirtualCreated,
+)
 from onemount.store.item_bindings import EffectContext, GuardContext, Row, new_local_id
-from onemount.store.names import name_key, validated
+from onemount.store.names import check_user_name, name_key, remote_name
 from onemount.store.schema import ITEM_COLUMNS, ROOT_INODE, SELECT_ITEMS, as_row
 
-__all__ = ["Event", "Fired", "InvalidPlacement", "InvalidTransition", "StateManager", "UnknownItem"]
+__all__ = [
+    "Event",
+    "Fired",
+    "InvalidPlacement",
+    "InvalidTransition",
+    "JobGone",
+    "JobReport",
+    "NameTaken",
+    "Snapshot",
+    "StateManager",
+    "UnknownItem",
+]
 
 ItemRef = int | str | None  # an inode, an item id (local or remote), or None for a new item
 
@@ -44,7 +75,7 @@ _BY_IDS = f"{SELECT_ITEMS} WHERE item_id IN (SELECT value FROM json_each(?))"
 _INSERT_VALUES = itemgetter(*ITEM_COLUMNS)
 # A new row before the creation event's effects: every column NULL but the counters and flags.
 _NEW_ROW: Row = dict.fromkeys(ITEM_COLUMNS) | dict.fromkeys(
-    ("virtual", "pinned", "has_local_changes", "local_change_seq"), 0
+    ("virtual", "pinned", "has_local_changes", "local_change_seq", "size"), 0
 )
 _UPDATE_VALUES = itemgetter(*ITEM_COLUMNS[1:], "ino")
 _INSERT = (
@@ -74,12 +105,21 @@ WITH RECURSIVE up(ino, steps) AS (
 )
 SELECT 1 FROM up WHERE ino = ?1 LIMIT 1
 """
-_TERMINAL_JOBS = "('COMPLETED', 'CONFLICTED', 'FAILED', 'CANCELLED')"
+_LIVE_AT = (
+    "SELECT ino FROM items WHERE parent_ino = ? AND name_key = ? AND state <> 'DELETED_LOCAL'"
+)
+_TERMINAL_JOBS = frozenset({"COMPLETED", "CONFLICTED", "FAILED", "CANCELLED"})
+# One intent per item and kind. A new upload of an item whose job is waiting (not sending)
+# forgets the old session and snapshot: its next attempt sends the current bytes from byte 0,
+# never the rest of an older version stitched onto the new one.
 _ADD_INTENT = (
     "INSERT INTO intents (ino, kind, created, next_attempt) VALUES (?, ?, ?, ?)"
-    " ON CONFLICT (ino, kind) DO UPDATE SET job_state = 'QUEUED', attempts = 0,"
-    " next_attempt = excluded.next_attempt, session_url = NULL, session_offset = NULL,"
-    f" last_error = NULL WHERE job_state IN {_TERMINAL_JOBS}"
+    " ON CONFLICT (ino, kind) DO UPDATE SET"
+    " session_url = CASE WHEN job_state = 'UPLOADING' THEN session_url END,"
+    " session_offset = CASE WHEN job_state = 'UPLOADING' THEN session_offset END,"
+    " snapshot_seq = CASE WHEN job_state = 'UPLOADING' THEN snapshot_seq END,"
+    " snapshot_hash = CASE WHEN job_state = 'UPLOADING' THEN snapshot_hash END,"
+    " snapshot_size = CASE WHEN job_state = 'UPLOADING' THEN snapshot_size END"
 )
 _JOB_COLUMNS = (
     "id",
@@ -92,14 +132,33 @@ _JOB_COLUMNS = (
     "session_offset",
     "last_error",
 )
+_NOTE_WRITE = (
+    "UPDATE items SET size = ?, mtime = ?, local_change_seq = local_change_seq + 1,"
+    " cached_hash = ?, updated = ? WHERE ino = ? AND state IN ('DIRTY_LOCAL', 'CONFLICT')"
+)
+_FORGET_STALE_SESSION = (
+    "UPDATE intents SET session_url = NULL, session_offset = NULL, snapshot_seq = NULL,"
+    " snapshot_hash = NULL, snapshot_size = NULL WHERE ino = ? AND kind = 'upload'"
+    " AND job_state <> 'UPLOADING' AND (session_url IS NOT NULL OR snapshot_seq IS NOT NULL)"
+)
+# Columns a no-op comparison ignores: bookkeeping that changes on every write.
+_VOLATILE = frozenset({"updated"})
 
 
 class UnknownItem(KeyError):
-    """The item (or the parent named in the context) has no row."""
+    """The item (or the parent an event names) has no row."""
 
 
 class InvalidPlacement(ValueError):
     """An item would sit under a file, or a folder inside its own subtree."""
+
+
+class NameTaken(ValueError):
+    """Two live siblings would share a case-folded name (the FUSE layer answers EEXIST)."""
+
+
+class JobGone(LookupError):
+    """The job's intent is no longer in the outbox (cancelled while it ran, or finished)."""
 
 
 @dataclass(frozen=True)
@@ -107,20 +166,49 @@ class Event:
     """One event of a batch: ``item`` is an inode, an item id, or ``None`` for a new item."""
 
     item: ItemRef
-    event: str
-    context: Mapping[str, Any] = field(default_factory=dict)
+    payload: Payload
     detail: str | None = None
 
 
 @dataclass(frozen=True)
 class Fired:
-    """What a fire did: the item's inode and id after it, and the transition taken."""
+    """What a fire did: the item's inode and id after it, the transition, where it sits.
+
+    ``written`` is False for a self-loop that changed nothing (a delta entry for an item we
+    already hold as it is): nothing was written or journaled. The placements before and after
+    let the FUSE layer invalidate the kernel's entries for exactly the names that changed.
+    """
 
     ino: int
     item_id: str
     source: str
     event: str
     target: str
+    written: bool = True
+    parent_before: int | None = None
+    name_before: str | None = None
+    parent_after: int | None = None
+    name_after: str | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The immutable copy of an item's bytes an upload sends: its change sequence and hash."""
+
+    seq: int
+    hash: str | None
+    size: int
+
+
+@dataclass(frozen=True)
+class JobReport:
+    """An event of the job machine (spec/upload.yaml) and the facts it carries."""
+
+    event: str
+    session_url: str | None = None
+    offset: int | None = None
+    error: str | None = None
+    retry_after: float | None = None
 
 
 @dataclass
@@ -134,6 +222,7 @@ class _Scratch:
     """
 
     placed: list[int] = field(default_factory=list)  # items moved: checked before commit
+    named: set[tuple[int, str]] = field(default_factory=set)  # (parent, key) taken: checked
     folders: set[int] = field(default_factory=set)  # inodes known to be folders
     journal: list[tuple[Any, ...]] = field(default_factory=list)  # written in order at commit
     rows: dict[int | str, Row] = field(default_factory=dict)  # prefetched, by inode and by id
@@ -174,8 +263,21 @@ class _LazyGuards(Mapping[str, bool]):
         return len(item_bindings.GUARDS)
 
 
+def remote_of(payload: Payload) -> RemoteState | None:
+    """The server item a payload carries (its reply, its delta entry, its arrival), if any."""
+    remote = getattr(payload, "remote", None)
+    if remote is None and isinstance(payload, NameCollided):
+        remote = payload.arrival
+    return remote if isinstance(remote, RemoteState) else None
+
+
 class StateManager:
-    """The writer of metadata_v2. Build it with :meth:`open` (which migrates) or on a connection."""
+    """The writer of metadata_v2. Build it with :meth:`open` (which migrates) or on a connection.
+
+    ``drive`` selects OneDrive's naming rules for names the user gives; until the engine knows
+    the drive's kind, the stricter Business rules apply (a refused name costs a rename, an
+    accepted one the server refuses costs a failed upload later).
+    """
 
     def __init__(
         self,
@@ -183,92 +285,55 @@ class StateManager:
         *,
         worker: str | None = None,
         clock: Callable[[], float] = time.time,
+        drive: DriveKind = DriveKind.BUSINESS,
     ) -> None:
         self.conn = conn
         self.worker = worker
+        self.drive = drive
         self._clock = clock
         self._tx = _Scratch()  # the open fire transaction's; replaced at each BEGIN
         self._item = compiled("item")
         self._upload = compiled("upload")
 
     @classmethod
-    def open(cls, path: str | Path, *, worker: str | None = None) -> StateManager:
-        return cls(open_writer(path), worker=worker)
+    def open(
+        cls, path: str | Path, *, worker: str | None = None, drive: DriveKind = DriveKind.BUSINESS
+    ) -> StateManager:
+        return cls(open_writer(path), worker=worker, drive=drive)
 
     def close(self) -> None:
         self.conn.close()
 
+    def now(self) -> float:
+        return self._clock()
+
     # ---- transitions -------------------------------------------------------------------------
 
-    def fire(
-        self, item: ItemRef, event: str, *, detail: str | None = None, **context: Any
-    ) -> Fired:
+    def fire(self, item: ItemRef, payload: Payload, *, detail: str | None = None) -> Fired:
         """Apply one event in its own transaction; :class:`InvalidTransition` changes nothing."""
-        with self._fire_transaction():
-            return self._apply(item, event, context, detail)
+        with self.transaction():
+            return self.apply(item, payload, detail)
 
     def fire_batch(
         self, events: Iterable[Event], *, delta_cursor: str | None = None
     ) -> list[Fired]:
-        """Apply many events (a delta page) in one transaction, all or none.
+        """Apply many events in one transaction, all or none.
 
         ``delta_cursor`` is stored in the same transaction, so after a crash the cursor never
-        points past items that were not written.
+        points past items that were not written. (A delta page goes through
+        :func:`onemount.store.delta.ingest`, which never refuses a page for one item.)
         """
-        with self._fire_transaction():
+        with self.transaction():
             events = list(events)  # a generator that fails part-way still rolls back
-            self._prefetch(events)
-            fired = [self._apply(e.item, e.event, e.context, e.detail) for e in events]
+            self.prefetch(events)
+            fired = [self.apply(e.item, e.payload, e.detail) for e in events]
             if delta_cursor is not None:
-                self._put_kv("delta_cursor", delta_cursor)
+                self.put_kv("delta_cursor", delta_cursor)
             return fired
 
-    def fire_upload(
-        self, intent_id: int, event: str, *, detail: str | None = None, **context: Any
-    ) -> str:
-        """Move an upload/mkdir intent's job through spec/upload.yaml; returns the new state."""
-        with self._fire_transaction():
-            found = self.conn.execute(
-                f"SELECT {', '.join(_JOB_COLUMNS)} FROM intents WHERE id = ?", (intent_id,)
-            ).fetchone()
-            if found is None:
-                raise UnknownItem(f"no intent {intent_id}")
-            row = dict(zip(_JOB_COLUMNS, found, strict=True))
-            job = upload_bindings.JobContext(row, context, self._clock())
-            guards = {name: guard(job) for name, guard in upload_bindings.GUARDS.items()}
-            transition = self._upload.resolve(row["job_state"], event, guards)
-            for name in transition.effects:
-                upload_bindings.EFFECTS[name](job)
-            self.conn.execute(
-                "UPDATE intents SET job_state = ?, attempts = ?, next_attempt = ?,"
-                " session_url = ?, session_offset = ?, last_error = ? WHERE id = ?",
-                (
-                    transition.target,
-                    row["attempts"],
-                    row["next_attempt"],
-                    row["session_url"],
-                    row["session_offset"],
-                    row["last_error"],
-                    intent_id,
-                ),
-            )
-            self._tx.journal.append(
-                (
-                    row["ino"],
-                    f"intent:{intent_id}",
-                    "upload",
-                    row["job_state"],
-                    event,
-                    transition.target,
-                    job.now,
-                    self.worker,
-                    detail,
-                )
-            )
-            return transition.target
-
     @contextmanager
-    def _fire_transaction(self) -> Iterator[None]:
+    def transaction(self) -> Iterator[None]:
+        """One write transaction with the state door open; the checks run before commit."""
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE; INSERT INTO fire_token VALUES (1)")
         self._tx = _Scratch()
@@ -278,13 +343,41 @@ class StateManager:
             # and the rows commit (or roll back) with the items they describe.
             conn.executemany(_JOURNAL, self._tx.journal)
             self._check_placements()
+            self._check_names()
             conn.execute("DELETE FROM fire_token")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
 
-    def _prefetch(self, events: list[Event]) -> None:
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested part of the open transaction that can fail alone (one delta entry).
+
+        The scratch state (journal, name and placement checks, caches) is restored with it.
+        """
+        tx = self._tx
+        saved = (
+            len(tx.journal),
+            list(tx.placed),
+            set(tx.named),
+            set(tx.folders),
+            dict(tx.inos),
+            set(tx.absent),
+        )
+        self.conn.execute("SAVEPOINT entry")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK TO entry; RELEASE entry")
+            del tx.journal[saved[0] :]
+            tx.placed[:] = saved[1]
+            tx.named, tx.folders, tx.inos, tx.absent = saved[2], saved[3], saved[4], saved[5]
+            tx.rows.clear()  # prefetched copies may describe the rolled-back writes
+            raise
+        self.conn.execute("RELEASE entry")
+
+    def prefetch(self, events: Sequence[Event]) -> None:
         """Load every row a batch names, as its item or a parent, in one query per kind of ref.
 
         A delta page otherwise pays two lookups per event (the row, the parent's inode) on top
@@ -293,11 +386,18 @@ class StateManager:
         ids: set[str] = set()
         inos: set[int] = set()
         for e in events:
-            for ref in (e.item, e.context.get("parent")):
+            remote = remote_of(e.payload)
+            refs: tuple[object, ...] = (e.item, getattr(e.payload, "parent", None))
+            if remote is not None:
+                refs += (remote.id, remote.parent_id)
+            for ref in refs:
                 if isinstance(ref, str):
                     ids.add(ref)
                 elif isinstance(ref, int):
                     inos.add(ref)
+        self.prefetch_refs(ids, inos)
+
+    def prefetch_refs(self, ids: set[str], inos: set[int]) -> None:
         tx = self._tx
         tx.absent.update(ids)
         for query, refs in ((_BY_IDS, ids), (_BY_INOS, inos)):
@@ -311,7 +411,8 @@ class StateManager:
                 if row["kind"] == "folder":
                     tx.folders.add(row["ino"])
 
-    def _load(self, item: ItemRef) -> Row | None:
+    def load(self, item: ItemRef) -> Row | None:
+        """The row of ``item`` inside the open transaction (a fresh copy the caller may edit)."""
         if item is None:
             return None
         tx = self._tx
@@ -325,41 +426,83 @@ class StateManager:
         found = self.conn.execute(query, (item,)).fetchone()
         return None if found is None else as_row(found)
 
-    def _ino_of(self, ref: int | str) -> int:
+    def peek(self, item: ItemRef) -> Row | None:
+        """Like :meth:`load`, without taking a prefetched copy away from its event."""
+        if item is None:
+            return None
+        row = self._tx.rows.get(item)
+        if row is not None:
+            return dict(row)
+        if isinstance(item, str) and item in self._tx.absent:
+            return None
+        query = _BY_INO if isinstance(item, int) else _BY_ID
+        found = self.conn.execute(query, (item,)).fetchone()
+        return None if found is None else as_row(found)
+
+    def ino_of(self, ref: int | str) -> int | None:
+        """The inode of an item id, or None when no row has it."""
         if isinstance(ref, int):
             return ref
         ino = self._tx.inos.get(ref)
         if ino is not None:
             return ino
+        if ref in self._tx.absent:
+            return None
         found = self.conn.execute("SELECT ino FROM items WHERE item_id = ?", (ref,)).fetchone()
         if found is None:
-            raise UnknownItem(f"no item {ref!r}")
+            return None
         self._tx.inos[ref] = ino = int(found[0])
         return ino
 
-    def _apply(
-        self, item: ItemRef, event: str, context: Mapping[str, Any], detail: str | None
-    ) -> Fired:
-        if "parent" in context:
-            context = {**context, "parent_ino": self._ino_of(context["parent"])}
-        row = self._load(item)
+    def live_at(self, parent_ino: int, key: str, *, besides: int | None = None) -> int | None:
+        """The live item under ``parent_ino`` whose case-folded name is ``key``, if any."""
+        for (ino,) in self.conn.execute(_LIVE_AT, (parent_ino, key)):
+            if ino != besides:
+                return int(ino)
+        return None
+
+    def name_taken(self, parent_ino: int, key: str) -> bool:
+        return self.live_at(parent_ino, key) is not None
+
+    def apply(self, item: ItemRef, payload: Payload, detail: str | None) -> Fired:
+        """Fire inside the open transaction (``fire`` and ``fire_batch`` wrap this)."""
+        event = payload.EVENT
+        remote = remote_of(payload)
+        if isinstance(payload, RemoteAppeared):
+            item = payload.remote.id
+        row = self.load(item)
         if row is None and isinstance(item, int) and item != ROOT_INODE:
             raise UnknownItem(f"no inode {item}")
         source = "ABSENT" if row is None else row["state"]
-        guards = _LazyGuards(GuardContext(self.conn, row, context))
-        transition = self._item.resolve(source, event, guards)
+        remote_parent = self._remote_parent(remote)
+        guards = GuardContext(self.conn, row, payload, remote_parent)
+        transition = self._item.resolve(source, event, _LazyGuards(guards))
+        if isinstance(payload, LocalCreated | LocalRenamed | VirtualCreated):
+            check_user_name(payload.name, self.drive)
         now = self._clock()
-        tx = self._tx
         creating = row is None
         if row is None:
-            row = self._new_row(item, context, now)
+            row = self._new_row(payload, remote_parent, now)
+            guards.row = row
             self._require_folder(row["parent_ino"])
-        old_id = row["item_id"]
-        effects = EffectContext(row, context, now, self.worker)
+        before = dict(row)
+        placed = (None, None) if creating else (before["parent_ino"], before["name"])
+        if isinstance(payload, UploadSucceeded | NameCollided) and remote is not None:
+            self._absorb_echo(remote.id, row)
+        effects = EffectContext(row, payload, guards, now, self.worker, name_taken=self.name_taken)
         for name in transition.effects:
             item_bindings.EFFECTS[name](effects)
         row["state"] = transition.target
+        if not (creating or effects.intents or effects.spawn or effects.purge) and all(
+            row[c] == before[c] for c in ITEM_COLUMNS if c not in _VOLATILE
+        ):
+            # A delta entry for an item we hold exactly so: no write, no journal row.
+            self._tx.inos[row["item_id"]] = row["ino"]
+            return Fired(
+                row["ino"], row["item_id"], source, event, row["state"], False, *placed, *placed
+            )
         row["updated"] = now
+        tx = self._tx
         if creating:
             self.conn.execute(_INSERT, _INSERT_VALUES(row))
             row["ino"] = self.conn.last_insert_rowid()
@@ -367,14 +510,23 @@ class StateManager:
             self.conn.execute(_UPDATE, _UPDATE_VALUES(row))
         if effects.moved:
             tx.placed.append(row["ino"])
+        if row["parent_ino"] is not None and not effects.purge and row["state"] != "DELETED_LOCAL":
+            renamed = (row["parent_ino"], row["name_key"]) != (
+                before["parent_ino"],
+                before["name_key"],
+            )
+            if creating or renamed or source == "DELETED_LOCAL":
+                tx.named.add((row["parent_ino"], row["name_key"]))
         self._apply_intents(row, effects.intents, now)
-        if row["item_id"] != old_id:  # a local id exchanged for the server's, or back
-            tx.inos.pop(old_id, None)
+        if row["item_id"] != before["item_id"]:  # a local id exchanged for the server's, or back
+            tx.inos.pop(before["item_id"], None)
         if effects.purge:
             self._purge(row, event, now, detail)
         else:
             tx.inos[row["item_id"]] = row["ino"]
             tx.absent.discard(row["item_id"])
+            if row["kind"] == "folder":
+                tx.folders.add(row["ino"])
         tx.journal.append(
             (
                 row["ino"],
@@ -382,36 +534,85 @@ class StateManager:
                 "item",
                 source,
                 event,
-                transition.target,
+                row["state"],
                 now,
                 self.worker,
                 detail,
             )
         )
         for copy in effects.spawn:
-            self._apply(None, "local_created", copy, f"conflict copy of inode {row['ino']}")
-        return Fired(row["ino"], row["item_id"], source, event, transition.target)
+            self.apply(None, copy, f"conflict copy of inode {row['ino']}")
+        after = (None, None) if effects.purge else (row["parent_ino"], row["name"])
+        return Fired(row["ino"], row["item_id"], source, event, row["state"], True, *placed, *after)
 
-    def _new_row(self, item: ItemRef, context: Mapping[str, Any], now: float) -> Row:
+    def _remote_parent(self, remote: RemoteState | None) -> int | None:
+        """The inode of the parent a server item names (None for the root)."""
+        if remote is None or remote.parent_id is None:
+            return None
+        ino = self.ino_of(remote.parent_id)
+        if ino is None:
+            raise UnknownItem(f"no parent {remote.parent_id!r} for {remote.id!r}")
+        return ino
+
+    def _new_row(self, payload: Payload, remote_parent: int | None, now: float) -> Row:
         row = _NEW_ROW.copy()
-        if context.get("root"):
-            row["ino"] = ROOT_INODE
-            row["name"] = validated(context.get("name", "root"))
-        else:
-            if "parent_ino" not in context:
-                raise ValueError("a new item needs a parent")
-            row["parent_ino"] = context["parent_ino"]
-            row["name"] = validated(context.get("name", ""))
-        local = not isinstance(item, str)
-        row["item_id"] = new_local_id() if local else item
-        row["name_key"] = name_key(row["name"])
-        row["kind"] = context.get("kind", "file")
-        row["size"] = context.get("size", 0)
-        row["mtime"] = context.get("mtime", now)
-        row["mode"] = context.get("mode")
-        row["pending_remote"] = int(local)
         row["created"] = now
+        row["mtime"] = now
+        if isinstance(payload, RemoteAppeared):
+            remote = payload.remote
+            if remote.parent_id is None:
+                row["ino"] = ROOT_INODE
+            row["item_id"] = remote.id
+            row["parent_ino"] = remote_parent
+            row["name"] = remote_name(remote.name)
+            row["kind"] = remote.kind
+        elif isinstance(payload, LocalCreated | VirtualCreated):
+            row["item_id"] = new_local_id()
+            row["parent_ino"] = payload.parent
+            row["name"] = payload.name
+            row["kind"] = payload.kind if isinstance(payload, LocalCreated) else "file"
+            row["size"], row["mtime"] = payload.size, payload.mtime
+            row["pending_remote"] = 1
+        else:  # the spec declares no other creation event
+            raise InvalidTransition("item", "ABSENT", payload.EVENT, "undeclared")
+        row["name_key"] = name_key(row["name"])
         return row
+
+    def _absorb_echo(self, remote_id: str, row: Row) -> None:
+        """Another row holding the server id ``row`` is taking is our own item, ingested early.
+
+        Delta can list our new file (under the name the create carried) before the create's
+        reply arrives; when the user renamed it meanwhile, the ingest saw no local item there
+        and made a second row. It is clean by construction (a fresh GHOST): it is purged here,
+        in the transaction that gives ``row`` the id, so the inode the user holds keeps it.
+        """
+        other = self.ino_of(remote_id)
+        if other is None or other == row["ino"]:
+            return
+        twin = self.load(other)
+        if twin is None:
+            return
+        if twin["has_local_changes"] or twin["kind"] != row["kind"]:
+            raise NameTaken(
+                f"server item {remote_id!r} is held by inode {other}, which has local changes"
+            )
+        now = self._clock()
+        detail = f"the echo of inode {row['ino']}'s own create"
+        self._tx.journal.append(
+            (
+                other,
+                twin["item_id"],
+                "item",
+                twin["state"],
+                "absorbed",
+                "REMOVED",
+                now,
+                self.worker,
+                detail,
+            )
+        )
+        self.conn.execute("DELETE FROM items WHERE ino = ?", (other,))
+        self._tx.forget(other, twin["item_id"])
 
     def _apply_intents(self, row: Row, operations: list[tuple[str, str]], now: float) -> None:
         """Run the outbox operations the effects queued, coalesced per item."""
@@ -422,12 +623,8 @@ class StateManager:
                     conn.execute("DELETE FROM intents WHERE ino = ?", (ino,))
                 else:
                     conn.execute("DELETE FROM intents WHERE ino = ? AND kind = ?", (ino, kind))
-                continue
-            if kind == "move" and self._move_is_folded(ino, row["remote_id"] is None):
-                continue
-            if kind == "delete":
-                conn.execute("DELETE FROM intents WHERE ino = ? AND kind = 'move'", (ino,))
-            conn.execute(_ADD_INTENT, (ino, kind, now, now))
+            else:
+                conn.execute(_ADD_INTENT, (ino, kind, now, now))
 
     def _check_placements(self) -> None:
         """Refuse the transaction if it moved an item under a file or a folder under itself.
@@ -436,13 +633,26 @@ class StateManager:
         moves B out from under A, a cycle that exists only halfway through the page.
         """
         for ino in self._tx.placed:
-            parent = self.conn.execute("SELECT parent_ino FROM items WHERE ino = ?", (ino,))
-            found = parent.fetchone()
-            if found is None:
-                continue  # purged later in the same transaction
-            self._require_folder(found[0])
-            if self.conn.execute(_ANCESTOR_IS_SELF, (ino,)).fetchone() is not None:
-                raise InvalidPlacement(f"inode {ino}: a folder cannot be inside itself")
+            self.check_placement(ino)
+
+    def check_placement(self, ino: int) -> None:
+        parent = self.conn.execute("SELECT parent_ino FROM items WHERE ino = ?", (ino,))
+        found = parent.fetchone()
+        if found is None:
+            return  # purged later in the same transaction
+        self._require_folder(found[0])
+        if self.conn.execute(_ANCESTOR_IS_SELF, (ino,)).fetchone() is not None:
+            raise InvalidPlacement(f"inode {ino}: a folder cannot be inside itself")
+
+    def _check_names(self) -> None:
+        """Refuse the transaction if two live siblings now share a case-folded name."""
+        for parent_ino, key in self._tx.named:
+            found = self.conn.execute(_LIVE_AT, (parent_ino, key)).fetchall()
+            if len(found) > 1:
+                raise NameTaken(
+                    f"inodes {', '.join(str(i) for (i,) in found)} would share the name"
+                    f" {key!r} in folder inode {parent_ino}"
+                )
 
     def _require_folder(self, parent_ino: int | None) -> None:
         """A new or moved item's parent must be a folder (a new item cannot close a cycle)."""
@@ -455,13 +665,6 @@ class StateManager:
         if kind[0] != "folder":
             raise InvalidPlacement(f"inode {parent_ino} is not a folder")
         self._tx.folders.add(parent_ino)
-
-    def _move_is_folded(self, ino: int, never_uploaded: bool) -> bool:
-        """A pending delete wins over a move; a first upload or mkdir carries the new name."""
-        pending = {
-            k for (k,) in self.conn.execute("SELECT kind FROM intents WHERE ino = ?", (ino,))
-        }
-        return "delete" in pending or (never_uploaded and bool(pending & {"upload", "mkdir"}))
 
     def _purge(self, row: Row, event: str, now: float, detail: str | None) -> None:
         """Delete the row and, for a folder, its subtree; the journal keeps every one."""
@@ -484,6 +687,154 @@ class StateManager:
             tx.forget(ino, item_id)
         conn.execute("DELETE FROM items WHERE ino = ?", (row["ino"],))
         tx.forget(row["ino"], row["item_id"])
+
+    # ---- the outbox: a job's outcome and its item's event in one transaction -----------------
+
+    def start_job(self, intent_id: int, snapshot: Snapshot | None = None) -> str:
+        """A worker takes a job (``start`` or ``retry_due``); an upload records its snapshot.
+
+        Returns the job's new state. The snapshot is immutable bytes the uploader made: their
+        hash is what an echo in delta is recognised by.
+        """
+        with self.transaction():
+            job = self._job_row(intent_id)
+            event = "retry_due" if job["job_state"] == "WAITING_RETRY" else "start"
+            state = self._fire_job(job, JobReport(event), None)
+            if snapshot is not None:
+                self.conn.execute(
+                    "UPDATE intents SET snapshot_seq = ?, snapshot_hash = ?, snapshot_size = ?"
+                    " WHERE id = ?",
+                    (snapshot.seq, snapshot.hash, snapshot.size, intent_id),
+                )
+            return state
+
+    def job_progress(self, intent_id: int, session_url: str, offset: int) -> None:
+        """The server acknowledged a fragment: persist where a resumed session starts."""
+        with self.transaction():
+            self._fire_job(
+                self._job_row(intent_id), JobReport("fragment_sent", session_url, offset), None
+            )
+
+    def finish_job(
+        self,
+        intent_id: int,
+        report: JobReport,
+        payload: Payload | None,
+        *,
+        detail: str | None = None,
+    ) -> tuple[str, Fired | None]:
+        """The job's event and its item's event, committed together (or neither).
+
+        A job that reaches a final state leaves the outbox in this transaction. Raises
+        :class:`JobGone` when the intent was cancelled meanwhile (the item was deleted, or a
+        conflict superseded the upload): the caller then treats the server's answer as news
+        about the item (a delta entry), never as this item's upload.
+        """
+        with self.transaction():
+            job = self._job_row(intent_id)
+            state = self._fire_job(job, report, detail)
+            fired = self.apply(job["ino"], payload, detail) if payload is not None else None
+            return state, fired
+
+    def set_job_state(self, intent_id: int, report: JobReport) -> str:
+        """Fire one job event on its own (offline parking, a throttle, a cancellation)."""
+        with self.transaction():
+            return self._fire_job(self._job_row(intent_id), report, None)
+
+    def _job_row(self, intent_id: int) -> Row:
+        found = self.conn.execute(
+            f"SELECT {', '.join(_JOB_COLUMNS)} FROM intents WHERE id = ?", (intent_id,)
+        ).fetchone()
+        if found is None:
+            raise JobGone(f"no intent {intent_id}")
+        return dict(zip(_JOB_COLUMNS, found, strict=True))
+
+    def _fire_job(self, row: Row, report: JobReport, detail: str | None) -> str:
+        job = upload_bindings.JobContext(row, report, self._clock())
+        guards = {name: guard(job) for name, guard in upload_bindings.GUARDS.items()}
+        transition = self._upload.resolve(row["job_state"], report.event, guards)
+        for name in transition.effects:
+            upload_bindings.EFFECTS[name](job)
+        if transition.target in _TERMINAL_JOBS:
+            self.conn.execute("DELETE FROM intents WHERE id = ?", (row["id"],))
+        else:
+            self.conn.execute(
+                "UPDATE intents SET job_state = ?, attempts = ?, next_attempt = ?,"
+                " session_url = ?, session_offset = ?, last_error = ? WHERE id = ?",
+                (
+                    transition.target,
+                    row["attempts"],
+                    row["next_attempt"],
+                    row["session_url"],
+                    row["session_offset"],
+                    row["last_error"],
+                    row["id"],
+                ),
+            )
+        self._tx.journal.append(
+            (
+                row["ino"],
+                f"intent:{row['id']}:{row['kind']}",
+                "upload",
+                row["job_state"],
+                report.event,
+                transition.target,
+                job.now,
+                self.worker,
+                detail,
+            )
+        )
+        return transition.target
+
+    def recover_jobs(self) -> int:
+        """At start-up: no job is left in flight, none waits forever; returns jobs touched.
+
+        A job that was sending when the process died is restarted (``process_restarted``: its
+        session kept for a resume, or back to the queue); a dirty item whose content job is
+        missing (written by an older version, or a crash between two of its transactions)
+        gets one again. The reference lost uploads exactly here (§9 L-dl-requeue, L13).
+        """
+        with self.transaction():
+            jobs = self.conn.execute(
+                f"SELECT {', '.join(_JOB_COLUMNS)} FROM intents WHERE job_state = 'UPLOADING'"
+            ).fetchall()
+            for found in jobs:
+                self._fire_job(
+                    dict(zip(_JOB_COLUMNS, found, strict=True)),
+                    JobReport("process_restarted"),
+                    "start-up",
+                )
+            orphans = self.conn.execute(
+                "SELECT ino, kind FROM items WHERE state = 'DIRTY_LOCAL' AND NOT EXISTS"
+                " (SELECT 1 FROM intents WHERE intents.ino = items.ino"
+                "  AND intents.kind IN ('upload', 'mkdir'))"
+            ).fetchall()
+            now = self._clock()
+            for ino, kind in orphans:
+                self.conn.execute(
+                    _ADD_INTENT, (ino, "mkdir" if kind == "folder" else "upload", now, now)
+                )
+            return len(jobs) + len(orphans)
+
+    # ---- the write hot path -----------------------------------------------------------------
+
+    def note_write(self, ino: int, *, size: int, mtime: float) -> bool:
+        """A later write to an item already dirty (or in conflict): size, mtime, no transition.
+
+        The first write is ``local_modified`` (a transition and a journal row); the thousands
+        that follow in a large copy only bump ``local_change_seq`` (so an upload that took its
+        snapshot earlier sees ``changed_during_upload``) and the attributes getattr shows. A
+        waiting upload forgets its session and snapshot, so its next attempt sends these bytes.
+        Returns False when the item is in another state: the caller fires ``local_modified``.
+        """
+        with self.conn:
+            self.conn.execute(
+                _NOTE_WRITE, (size, mtime, item_bindings.UNHASHED, self._clock(), ino)
+            )
+            if self.conn.changes() == 0:
+                return False
+            self.conn.execute(_FORGET_STALE_SESSION, (ino,))
+        return True
 
     # ---- narrow field updates: none of these can touch state ---------------------------------
 
@@ -518,14 +869,30 @@ class StateManager:
     def set_kv(self, key: str, value: str) -> None:
         """drive_id, root_id, cache_limit_bytes...; the delta cursor goes with its batch."""
         with self.conn:
-            self._put_kv(key, value)
+            self.put_kv(key, value)
 
-    def _put_kv(self, key: str, value: str) -> None:
+    def put_kv(self, key: str, value: str) -> None:
         self.conn.execute(
             "INSERT INTO kv (key, value) VALUES (?, ?)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
+
+    def prune_journal(self, *, keep_seconds: float = 30 * 86400, keep_rows: int = 200_000) -> int:
+        """Drop journal rows older than ``keep_seconds`` or beyond the newest ``keep_rows``.
+
+        The journal is history for ``status`` and for debugging, not state: nothing reads it to
+        decide anything. Without a bound it grows by a row per write and per delta change
+        forever (docs/store.md gives the retention and its cost).
+        """
+        cutoff = self._clock() - keep_seconds
+        with self.conn:
+            self.conn.execute(
+                "DELETE FROM journal WHERE at < ? OR seq <= (SELECT max(seq) FROM journal) - ?",
+                (cutoff, keep_rows),
+            )
+            dropped = int(self.conn.changes())
+        return dropped
 
     def _update_one(self, ino: int, sql: str, params: tuple[Any, ...]) -> None:
         with self.conn:
@@ -533,7 +900,7 @@ class StateManager:
             if self.conn.changes() == 0:
                 raise UnknownItem(f"no inode {ino}")
 
-    def upload_snapshot(self, ino: int) -> int:
+    def upload_snapshot_seq(self, ino: int) -> int:
         """The local_change_seq an uploader records with its snapshot (changed_during_upload)."""
         found = self.conn.execute(
             "SELECT local_change_seq FROM items WHERE ino = ?", (ino,)

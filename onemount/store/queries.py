@@ -7,6 +7,7 @@ at once, and a new item may take it. Paths come from the parent chain, never fro
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import apsw
 
@@ -102,17 +103,57 @@ def in_state(conn: apsw.Connection, state: str) -> Iterator[Row]:
         yield as_row(found)
 
 
-INTENT_COLUMNS = ("id", "ino", "kind", "created", "attempts", "next_attempt", "job_state")
+class Attrs(NamedTuple):
+    """What getattr and a readdir entry need, and nothing else (no 37-column dict)."""
+
+    ino: int
+    kind: str
+    size: int
+    mtime: float | None
+    mode: int | None
+    created: float
+    updated: float
+    state: str
 
 
-def intents_due(conn: apsw.Connection, now: float, *, limit: int = 100) -> list[dict[str, object]]:
-    """Intents whose next attempt has come and whose job is not finished, oldest first."""
-    rows = conn.execute(
-        f"SELECT {', '.join(INTENT_COLUMNS)} FROM intents WHERE next_attempt <= ?"
-        " AND job_state IN ('QUEUED', 'WAITING_RETRY') ORDER BY id LIMIT ?",
-        (now, limit),
-    )
-    return [dict(zip(INTENT_COLUMNS, r, strict=True)) for r in rows]
+class Entry(NamedTuple):
+    """One live child for readdir: its name and attributes."""
+
+    name: str
+    attrs: Attrs
+
+
+_ATTR_COLUMNS = "ino, kind, size, mtime, mode, created, updated, state"
+_ATTRS_BY_INO = f"SELECT {_ATTR_COLUMNS} FROM items WHERE ino = ?"
+_ATTRS_BY_NAME = (
+    f"SELECT {_ATTR_COLUMNS} FROM items WHERE parent_ino = ? AND name_key = ? AND {_LIVE}"
+)
+_ENTRIES = (
+    f"SELECT name, {_ATTR_COLUMNS} FROM items WHERE parent_ino = ? AND ino > ? AND {_LIVE}"
+    " ORDER BY ino LIMIT ?"
+)
+
+
+def attrs(conn: apsw.Connection, ino: int) -> Attrs | None:
+    """getattr's columns of ``ino`` (tombstones included: an open handle may name one)."""
+    found = conn.execute(_ATTRS_BY_INO, (ino,)).fetchone()
+    return None if found is None else Attrs(*found)
+
+
+def lookup_attrs(conn: apsw.Connection, parent_ino: int, name: str) -> Attrs | None:
+    """lookup's answer in one statement: the live child called ``name`` and its attributes."""
+    found = conn.execute(_ATTRS_BY_NAME, (parent_ino, name_key(name))).fetchone()
+    return None if found is None else Attrs(*found)
+
+
+def entries(
+    conn: apsw.Connection, parent_ino: int, *, after: int = 0, limit: int = 1000
+) -> list[Entry]:
+    """A readdir page: live children by inode after ``after`` (the offset), with attributes."""
+    return [
+        Entry(name, Attrs(*rest))
+        for name, *rest in conn.execute(_ENTRIES, (parent_ino, after, limit))
+    ]
 
 
 def kv(conn: apsw.Connection, key: str) -> str | None:

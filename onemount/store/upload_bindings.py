@@ -6,7 +6,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from onemount.store.manager import JobReport
 
 Row = dict[str, Any]
 
@@ -17,20 +20,20 @@ _BACKOFF_CAP_S = 600.0
 
 @dataclass
 class JobContext:
-    """The intent row being edited, the fire context and the clock."""
+    """The intent row being edited, the job event's report and the clock."""
 
     row: Row
-    context: Mapping[str, Any]
+    report: JobReport
     now: float
 
 
 def has_session(ctx: JobContext) -> bool:
     """A session is recorded, or the event reports the one it just created (first fragment)."""
-    return ctx.row["session_url"] is not None or ctx.context.get("session_url") is not None
+    return ctx.row["session_url"] is not None or ctx.report.session_url is not None
 
 
 def retries_left(ctx: JobContext) -> bool:
-    return int(ctx.row["attempts"]) < int(ctx.context.get("max_attempts", MAX_ATTEMPTS))
+    return int(ctx.row["attempts"]) < MAX_ATTEMPTS
 
 
 def record_attempt(ctx: JobContext) -> None:
@@ -38,17 +41,19 @@ def record_attempt(ctx: JobContext) -> None:
 
 
 def record_progress(ctx: JobContext) -> None:
-    ctx.row["session_url"] = ctx.context.get("session_url", ctx.row["session_url"])
-    ctx.row["session_offset"] = ctx.context.get("offset", ctx.row["session_offset"])
+    if ctx.report.session_url is not None:
+        ctx.row["session_url"] = ctx.report.session_url
+    if ctx.report.offset is not None:
+        ctx.row["session_offset"] = ctx.report.offset
 
 
 def record_error(ctx: JobContext) -> None:
-    ctx.row["last_error"] = str(ctx.context.get("error", "unknown error"))
+    ctx.row["last_error"] = ctx.report.error or "unknown error"
 
 
 def schedule_retry(ctx: JobContext) -> None:
     """Retry-After when the server gave one, else full-jitter exponential backoff."""
-    delay = ctx.context.get("retry_after")
+    delay = ctx.report.retry_after
     if delay is None:
         ceiling = min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2 ** int(ctx.row["attempts"]))
         delay = random.uniform(0, ceiling)

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from onemount.store import StateManager
+from tests.store.builders import add_root
 
 
 def fresh_manager(path: Path) -> StateManager:
     manager = StateManager.open(path)
-    manager.fire("root-id", "remote_appeared", root=True, kind="folder")
+    add_root(manager)
     return manager
 
 

@@ -1,0 +1,280 @@
+"""Applying a delta page exactly as Graph sends it, without ever refusing the page.
+
+Graph's delta feed gives each item's latest state in no particular order (graph-api.md §2.2):
+an item may appear twice (the last occurrence wins), ancestors are repeated, a child may come
+before its parent, a delete may name an id we never had, and two items may swap names within
+one page. The reference implementation skipped children whose parent came later and moved its
+cursor anyway (§9 L8); a UNIQUE constraint or an unknown parent refusing the whole page would
+instead retry the same page forever. Here:
+
+* entries are applied parent first (an entry whose parent is later in the page waits for it),
+  live entries before deletes (a folder's children may be moved out of it before it goes), and
+  an entry whose name is still held by an item that moves or goes later in the page waits for
+  that one; two entries that wait for each other (a swap) are applied together, and the name
+  check at commit proves the end state;
+* an entry that arrives on the name of a *local* item (created here, or renamed here and not
+  sent yet) goes through the spec's ``name_collided`` on that item: our own create echoed is
+  adopted (same kind and content), anything else moves the local item aside under a conflict
+  name and the arrival takes its name. Nothing is overwritten;
+* an entry that cannot be applied yet (its parent has not arrived, its name is held by an item
+  the page does not move, a name Linux cannot show) is **held** in ``delta_held`` with its
+  reason, logged, and retried with every later page; everything else of the page commits with
+  the cursor, in one transaction. Each entry runs in a savepoint, so one that fails for any
+  other reason is held too and costs only itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Container, Sequence
+from dataclasses import asdict, dataclass, field
+
+import apsw
+
+from onemount.statemachine import InvalidTransition
+from onemount.store.events import (
+    NameCollided,
+    RemoteAppeared,
+    RemoteChanged,
+    RemoteDeleted,
+    RemoteDeletion,
+    RemoteState,
+)
+from onemount.store.item_bindings import Row
+from onemount.store.manager import (
+    Fired,
+    InvalidPlacement,
+    NameTaken,
+    StateManager,
+    UnknownItem,
+)
+from onemount.store.names import InvalidName, name_key, remote_name
+
+log = logging.getLogger(__name__)
+
+Entry = RemoteState | RemoteDeletion
+
+# What applying one entry may raise without being a bug: the entry is held, the page goes on.
+_ENTRY_ERRORS = (InvalidTransition, InvalidName, InvalidPlacement, UnknownItem, NameTaken)
+
+
+@dataclass(frozen=True)
+class HeldEntry:
+    id: str
+    reason: str
+
+
+@dataclass
+class IngestReport:
+    """What a page did: every transition fired, entries held (new or still), and counts."""
+
+    fired: list[Fired] = field(default_factory=list)
+    held: list[HeldEntry] = field(default_factory=list)
+    released: int = 0  # entries held by an earlier page and applied by this one
+    ignored: int = 0  # deletes of ids we never had (or that went with their folder)
+    collisions: int = 0  # local items moved aside or adopted as our own create's echo
+
+
+def ingest(
+    manager: StateManager,
+    entries: Sequence[Entry],
+    *,
+    cursor: str | None,
+    writers: Container[int],
+) -> IngestReport:
+    """Apply one delta page and store ``cursor`` with it, in one transaction.
+
+    ``writers`` holds the inodes a process has open for writing, read by the caller under the
+    writer lock: a remote change to such a file waits for its release (spec: has_writers).
+    """
+    with manager.transaction():
+        report = _Page(manager, writers).run(entries)
+        if cursor is not None:
+            manager.put_kv("delta_cursor", cursor)
+        return report
+
+
+def held_entries(conn: apsw.Connection) -> list[tuple[str, str, float, int]]:
+    """``(id, reason, since, attempts)`` of every held delta entry, oldest first."""
+    return [
+        (str(i), str(r), float(s), int(a))
+        for i, r, s, a in conn.execute(
+            "SELECT item_id, reason, since, attempts FROM delta_held ORDER BY since, item_id"
+        )
+    ]
+
+
+class _Blocked(Exception):
+    """The entry cannot be applied now; ``reason`` says why (it is held)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Page:
+    def __init__(self, manager: StateManager, writers: Container[int]) -> None:
+        self.m = manager
+        self.writers = writers
+        self.report = IngestReport()
+        self.entries: dict[str, Entry] = {}
+        self.done: set[str] = set()
+        self.stack: set[str] = set()
+        self.previously_held: set[str] = set()
+
+    def run(self, page: Sequence[Entry]) -> IngestReport:
+        last: dict[str, Entry] = {}
+        for entry in page:  # the last occurrence wins, at its own position
+            last.pop(entry.id, None)
+            last[entry.id] = entry
+        held = self._load_held(last)
+        live = [e for e in (*last.values(), *held) if isinstance(e, RemoteState)]
+        gone = [e for e in (*last.values(), *held) if isinstance(e, RemoteDeletion)]
+        ordered: list[Entry] = [*live, *gone]
+        self.entries = {e.id: e for e in ordered}
+        ids = set(self.entries) | {e.parent_id for e in live if e.parent_id is not None}
+        self.m.prefetch_refs(ids, set())
+        for entry in ordered:
+            self._visit(entry)
+        return self.report
+
+    def _load_held(self, superseding: dict[str, Entry]) -> list[Entry]:
+        """Entries held by earlier pages, but for ids this page brings anew."""
+        conn = self.m.conn
+        found: list[Entry] = []
+        for item_id, text in conn.execute("SELECT item_id, entry FROM delta_held").fetchall():
+            if item_id in superseding:
+                continue
+            data = json.loads(str(text))
+            kept: Entry = RemoteDeletion(**data) if set(data) == {"id"} else RemoteState(**data)
+            found.append(kept)
+            self.previously_held.add(str(item_id))
+        conn.execute(
+            "DELETE FROM delta_held WHERE item_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(superseding)),),
+        )
+        return found
+
+    def _visit(self, entry: Entry) -> None:
+        """Apply ``entry`` (after what it depends on), or hold it with the reason."""
+        if entry.id in self.done or entry.id in self.stack:
+            return
+        self.stack.add(entry.id)
+        try:
+            if isinstance(entry, RemoteState):
+                # What it depends on goes first, each in its own savepoint: a failure of this
+                # entry must not roll back a parent that others wait for.
+                self._visit_dependencies(entry)
+            with self.m.savepoint():
+                self._apply(entry)
+        except _Blocked as blocked:
+            self._hold(entry, blocked.reason)
+        except _ENTRY_ERRORS as exc:
+            self._hold(entry, f"{type(exc).__name__}: {exc}")
+        else:
+            if entry.id in self.previously_held:
+                self.report.released += 1
+        finally:
+            self.stack.discard(entry.id)
+            self.done.add(entry.id)
+
+    def _apply(self, entry: Entry) -> None:
+        if isinstance(entry, RemoteDeletion):
+            self._delete(entry)
+            return
+        parent = self._parent_of(entry)
+        try:
+            remote_name(entry.name)
+        except InvalidName as exc:
+            raise _Blocked(f"its name cannot be shown on Linux: {exc.reason}") from exc
+        row = self.m.peek(entry.id)
+        writers = row is not None and row["ino"] in self.writers
+        if parent is not None and not (row is not None and _moving_locally(row)):
+            self._clear_the_way(entry, parent, row)
+        if row is None and (found := self.m.peek(entry.id)) is not None:
+            row = found  # adopted by the local item it collided with
+            if row["remote_id"] == entry.id:
+                return
+        payload = (
+            RemoteAppeared(remote=entry)
+            if row is None
+            else RemoteChanged(remote=entry, writers=writers)
+        )
+        self.report.fired.append(self.m.apply(entry.id, payload, None))
+
+    def _visit_dependencies(self, entry: RemoteState) -> None:
+        """The parent, then an item of this page that still holds the entry's name."""
+        if entry.parent_id is not None and self.m.ino_of(entry.parent_id) is None:
+            parent = self.entries.get(entry.parent_id)
+            if isinstance(parent, RemoteState):
+                self._visit(parent)
+        parent_ino = None if entry.parent_id is None else self.m.ino_of(entry.parent_id)
+        if parent_ino is None:
+            return
+        row = self.m.peek(entry.id)
+        besides = None if row is None else row["ino"]
+        occupant = self.m.live_at(parent_ino, name_key(entry.name), besides=besides)
+        held_by = None if occupant is None else self.m.peek(occupant)
+        if held_by is not None and not _placed_locally(held_by):
+            other = self.entries.get(held_by["item_id"])
+            if other is not None:
+                self._visit(other)
+
+    def _parent_of(self, entry: RemoteState) -> int | None:
+        if entry.parent_id is None:
+            return None
+        ino = self.m.ino_of(entry.parent_id)
+        if ino is None:
+            raise _Blocked(f"its parent {entry.parent_id} has not arrived")
+        return ino
+
+    def _clear_the_way(self, entry: RemoteState, parent: int, row: Row | None) -> None:
+        """Settle whoever holds the arrival's name before the arrival takes it."""
+        besides = None if row is None else row["ino"]
+        occupant = self.m.live_at(parent, name_key(entry.name), besides=besides)
+        if occupant is None:
+            return
+        held_by = self.m.peek(occupant)
+        assert held_by is not None
+        if _placed_locally(held_by):
+            self.report.collisions += 1
+            self.report.fired.append(
+                self.m.apply(occupant, NameCollided(arrival=entry), "a remote item took its name")
+            )
+            return
+        if held_by["item_id"] in self.stack:
+            return  # a swap: both are applied, the commit proves no name is shared
+        raise _Blocked(f"its name is held by {held_by['item_id']} (inode {occupant})")
+
+    def _delete(self, entry: RemoteDeletion) -> None:
+        row = self.m.peek(entry.id)
+        if row is None:
+            self.report.ignored += 1
+            return
+        payload = RemoteDeleted(writers=row["ino"] in self.writers)
+        self.report.fired.append(self.m.apply(entry.id, payload, None))
+
+    def _hold(self, entry: Entry, reason: str) -> None:
+        conn = self.m.conn
+        first = entry.id not in self.previously_held
+        conn.execute(
+            "INSERT INTO delta_held (item_id, entry, reason, since) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (item_id) DO UPDATE SET entry = excluded.entry,"
+            " reason = excluded.reason, attempts = attempts + 1",
+            (entry.id, json.dumps(asdict(entry)), reason, self.m.now()),
+        )
+        self.report.held.append(HeldEntry(entry.id, reason))
+        (log.warning if first else log.debug)("delta entry %s held: %s", entry.id, reason)
+
+
+def _placed_locally(row: Row) -> bool:
+    """The row's name there is ours, not the server's: created here, or renamed here."""
+    return row["remote_id"] is None or _moving_locally(row)
+
+
+def _moving_locally(row: Row) -> bool:
+    return (row["parent_ino"], row["name_key"]) != (
+        row["remote_parent_ino"],
+        row["remote_name_key"],
+    ) and row["remote_id"] is not None
