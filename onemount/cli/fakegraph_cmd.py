@@ -2,7 +2,13 @@
 
 It prints where it listens and a bearer token its Graph routes accept, then serves until
 SIGINT or SIGTERM. The drive lives in ``--data`` (by default under the XDG data folder), so
-what a demo or a manual session did to it is still there after a restart.
+what a demo or a manual session did to it is still there after a restart; so do the tokens it
+issued, and it prints the same bearer token again while that has half its week to live.
+
+The behaviour options each reproduce something the service does (docs/fakegraph.md lists them):
+``--lenient-upload-auth`` accepts an Authorization header on upload URLs, as the service long
+did; ``--no-delta-path`` leaves ``parentReference.path`` out of personal delta, as documented;
+``--public-url`` is the origin its links carry behind a proxy that sends no X-Forwarded-*.
 """
 
 from __future__ import annotations
@@ -33,6 +39,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--tls-cert", type=Path, help="serve https with this certificate")
     serve.add_argument("--tls-key", type=Path, help="... and this key")
     serve.add_argument("--json", action="store_true", help="print the endpoint as one JSON line")
+    serve.add_argument(
+        "--public-url",
+        help="origin for the links it hands out (https://graph.microsoft.com behind a proxy)",
+    )
+    serve.add_argument(
+        "--lenient-upload-auth",
+        action="store_true",
+        help="accept an Authorization header on upload URLs (default: 401, as documented)",
+    )
+    serve.add_argument(
+        "--no-delta-path",
+        action="store_true",
+        help="leave parentReference.path out of personal delta entries, as documented",
+    )
     serve.set_defaults(handler=_serve)
 
 
@@ -46,15 +66,23 @@ def _serve(args: argparse.Namespace) -> int:
     if (args.tls_cert is None) != (args.tls_key is None):
         print("onemount: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
+    if args.public_url and not args.public_url.startswith(("http://", "https://")):
+        print("onemount: --public-url is an origin such as https://graph.microsoft.com",
+              file=sys.stderr)  # fmt: skip
+        return 2
     data_dir: Path = args.data or default_data_dir()
     options = DriveOptions(mode=args.mode) if args.mode else None
     try:
-        fake = build(data_dir, options, seed=args.seed, access_ttl=_TOKEN_TTL)
-    except ValueError as exc:  # e.g. a business drive asked of a personal drive's folder
+        fake = build(
+            data_dir, options, seed=args.seed, access_ttl=_TOKEN_TTL, public_url=args.public_url
+        )
+    except ValueError as exc:  # a business drive asked of a personal drive's folder, ...
         print(f"onemount: {exc}", file=sys.stderr)
         return 1
+    fake.drive.options.strict_upload_auth = not args.lenient_upload_auth
+    fake.drive.options.delta_parent_path = not args.no_delta_path
     tls = Tls(args.tls_cert, args.tls_key) if args.tls_cert else None
-    token = fake.authority.issue_static_token()
+    token = fake.authority.serving_token(_TOKEN_TTL)
 
     def started(origin: str) -> None:
         endpoint = {

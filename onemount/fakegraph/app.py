@@ -5,14 +5,20 @@ Routes (all on one origin):
 
 * ``/v1.0/me/drive...`` and ``/v1.0/drives/{id}...``: Graph, bearer token required (41);
 * ``/dl/{token}``: pre-authenticated downloads with Range (21, 22);
-* ``/up/{session}``: upload-session URLs, which refuse an Authorization header in strict mode;
+* ``/up/{session}``: upload-session URLs, which refuse an Authorization header unless the
+  ``strict_upload_auth`` option is off;
 * ``/socket.io/``: change notifications (:mod:`onemount.fakegraph.notify`);
 * ``/_fake/...``: admin (see :mod:`onemount.fakegraph.admin`);
 * ``/{tenant}/oauth2/v2.0/...``: :class:`~onemount.fakegraph.oauth.FakeAuthority`.
 
-Graph addresses items by id and by path (``/root:/a/b.txt:/content``); paths are split on the
-raw, still percent-encoded URL and each segment decoded alone, so a ``%2F`` can never become a
-separator (graph-api.md §8).
+Graph addresses items by id and by path (``/root:/a/b.txt:/content``). The path ends at the
+first raw ``:`` (a ``%3A`` stays inside it), and is then percent-decoded *before* it is split
+into names, as the service does: a ``%2F`` is a separator like ``/`` (a name sent that way
+became a folder and a file, msgraph-sdk-dotnet#2565; a client that encoded whole paths reached
+its folders, skilion/onedrive#167). A name cannot contain ``/``, so nothing is lost by it.
+
+Anything the routes do not know, and any path the router cannot match (a newline in it), is
+answered in Graph's error shape with a ``request-id`` like every other error (39).
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from typing import Any
 from urllib.parse import unquote, urlencode
 
 from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
@@ -38,6 +46,7 @@ from onemount.fakegraph.errors import FakeError, error_body, invalid_request, no
 from onemount.fakegraph.faults import FaultMiddleware, Faults
 from onemount.fakegraph.notify import Notifications
 from onemount.fakegraph.oauth import FakeAuthority
+from onemount.fakegraph.origin import public_origin
 from onemount.fakegraph.render import parse_select, render_item
 
 _ITEM_PATH = re.compile(
@@ -50,14 +59,34 @@ _CONFLICTS: tuple[Conflict, ...] = ("fail", "replace", "rename")
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
+class _AnyPath(Convertor[str]):
+    """Starlette's ``path`` convertor stops at a newline (``.`` in its pattern); Graph's
+    paths are names, which may hold any character until the service refuses them."""
+
+    regex = "[\\s\\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("graphpath", _AnyPath())
+
+
 @dataclass
 class FakeGraph:
-    """One fake Graph service: a drive, its authority and its faults, and the ASGI app."""
+    """One fake Graph service: a drive, its authority and its faults, and the ASGI app.
+
+    ``public_url`` (``https://graph.microsoft.com``) is the origin written into links, for a
+    fake behind a proxy that sends no ``X-Forwarded-*`` headers (:mod:`.origin`).
+    """
 
     drive: FakeDrive
     authority: FakeAuthority
     faults: Faults
-    strict_upload_auth: bool = True  # 401 for an Authorization header on an upload URL (32)
+    public_url: str | None = None
     notifications: Notifications = field(init=False)
 
     def __post_init__(self) -> None:
@@ -65,14 +94,15 @@ class FakeGraph:
 
     def asgi(self) -> Any:
         routes: list[BaseRoute] = [
-            Route("/v1.0/{rest:path}", self._graph, methods=_ALL_METHODS),
+            Route("/v1.0/{rest:graphpath}", self._graph, methods=_ALL_METHODS),
             Route("/dl/{token}", self._download, methods=["GET", "HEAD"]),
             Route("/up/{session}", self._upload_url, methods=_ALL_METHODS),
             WebSocketRoute("/socket.io/", self.notifications.socket),
             Mount("/_fake", routes=admin_routes(self)),
             *self.authority.routes,
         ]
-        return FaultMiddleware(Starlette(routes=routes), self.faults)
+        unrouted = {404: _unrouted, 405: _unrouted}
+        return FaultMiddleware(Starlette(routes=routes, exception_handlers=unrouted), self.faults)
 
     # -- Graph -------------------------------------------------------------------------------
 
@@ -104,7 +134,7 @@ class FakeGraph:
         rest = drive_match.group("rest") or ""
         method = request.method
         if rest == _SOCKET_IO and method == "GET":
-            return await self.notifications.subscribe(request, _base(request))
+            return await self.notifications.subscribe(request, self._origin(request))
         if rest in ("", "/"):
             if method != "GET":
                 raise _method_not_allowed()
@@ -113,7 +143,7 @@ class FakeGraph:
         if match is None:
             raise FakeError(400, "invalidRequest", f"Unsupported resource {rest}")
         base_id = unquote(match.group("id")) if match.group("id") else self.drive.root_id
-        segments = [unquote(s) for s in (match.group("path") or "").split("/") if s]
+        segments = [s for s in unquote(match.group("path") or "").split("/") if s]
         action = (match.group("action") or "").lstrip("/")
         handler = {
             ("", "GET"): self._get_item,
@@ -192,7 +222,7 @@ class FakeGraph:
         if len(items) > top:
             last = items[top - 1]
             query["$skiptoken"] = _encode_skiptoken(last.name_key, last.id)
-            data["@odata.nextLink"] = _url(request, query)
+            data["@odata.nextLink"] = self._url(request, query)
         return self._json(data, request)
 
     async def _post_child(self, request: Request, base_id: str, segments: list[str]) -> Response:
@@ -213,7 +243,7 @@ class FakeGraph:
         tag = request.headers.get("if-none-match")
         if tag is not None and item.tag_matches(tag):
             return Response(status_code=304, headers=_request_id())
-        location = f"{_base(request)}/dl/{self.drive.download_token(item)}"
+        location = f"{self._origin(request)}/dl/{self.drive.download_token(item)}"
         return Response(status_code=302, headers={"Location": location, **_request_id()})
 
     async def _put_content(self, request: Request, base_id: str, segments: list[str]) -> Response:
@@ -273,7 +303,7 @@ class FakeGraph:
             session = self.drive.create_session(item_id=self.drive.get(base_id).id, **common)
         return self._json(
             {
-                "uploadUrl": f"{_base(request)}/up/{session.id}",
+                "uploadUrl": f"{self._origin(request)}/up/{session.id}",
                 "expirationDateTime": iso_time(session.expires),
                 "nextExpectedRanges": ["0-"],
             },
@@ -295,7 +325,7 @@ class FakeGraph:
         except FakeError as error:
             if error.status == 410:
                 fresh = {k: v for k, v in query.items() if k != "token"}
-                error.headers["Location"] = _url(request, fresh)
+                error.headers["Location"] = self._url(request, fresh)
             raise
         select = parse_select(query)
         data: dict[str, Any] = {
@@ -305,7 +335,7 @@ class FakeGraph:
         link_query = {k: v for k, v in query.items() if k != "token"}
         token = page.next_token if page.next_token is not None else page.delta_token or ""
         link = "@odata.nextLink" if page.next_token is not None else "@odata.deltaLink"
-        data[link] = _url(request, {**link_query, "token": token})
+        data[link] = self._url(request, {**link_query, "token": token})
         return self._json(data, request)
 
     # -- download and upload URLs ----------------------------------------------------------------
@@ -336,7 +366,7 @@ class FakeGraph:
 
     async def _upload_url(self, request: Request) -> Response:
         try:
-            if self.strict_upload_auth and "authorization" in request.headers:
+            if self.drive.options.strict_upload_auth and "authorization" in request.headers:
                 raise FakeError(
                     401, "unauthenticated", "Upload URLs must not carry an Authorization header"
                 )
@@ -384,7 +414,7 @@ class FakeGraph:
         in_delta: bool = False,
     ) -> dict[str, Any]:
         return render_item(
-            self.drive, item, origin=_base(request), select=select, in_delta=in_delta
+            self.drive, item, origin=self._origin(request), select=select, in_delta=in_delta
         )
 
     def _item(self, item: Item, request: Request, *, status: int = 200) -> Response:
@@ -393,6 +423,21 @@ class FakeGraph:
 
     def _json(self, data: Any, request: Request, *, status: int = 200) -> Response:
         return JSONResponse(data, status_code=status, headers=_request_id())
+
+    def _origin(self, request: Request) -> str:
+        return public_origin(request, self.public_url)
+
+    def _url(self, request: Request, query: dict[str, str]) -> str:
+        """An absolute link to this resource with ``query``, for nextLink, deltaLink and
+        Location.
+
+        The path is the request's raw one, still percent-encoded: the decoded path would turn
+        a name's ``%41`` into ``A`` and cut the URL at a ``#``. Query keys keep their ``$`` the
+        way Graph writes them (``$skiptoken=``, ``$select=``), so a client may look for them.
+        """
+        raw = request.scope.get("raw_path") or request.scope["path"].encode()
+        path = raw.decode("latin-1").split("?", 1)[0]
+        return f"{self._origin(request)}{path}?{urlencode(query, safe='$')}"
 
 
 def error_response(error: FakeError, request: Request) -> Response:
@@ -405,6 +450,14 @@ def error_response(error: FakeError, request: Request) -> Response:
     )
     headers = {"request-id": request_id, **error.headers}
     return JSONResponse(body, status_code=error.status, headers=headers)
+
+
+async def _unrouted(request: Request, exc: Exception) -> Response:
+    """What the router could not place: Graph's error shape, not starlette's plain text."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    if status == 405:
+        return error_response(_method_not_allowed(), request)
+    return error_response(not_found(f"No such resource: {request.url.path}"), request)
 
 
 def _request_id() -> dict[str, str]:
@@ -421,22 +474,6 @@ def _exclude_parent(request: Request) -> bool:
 def _method_not_allowed() -> FakeError:
     """405 in Graph's error shape, like every other error (39)."""
     return FakeError(405, "invalidRequest", "Method not allowed")
-
-
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-
-
-def _url(request: Request, query: dict[str, str]) -> str:
-    """An absolute link to this resource with ``query``, for nextLink, deltaLink and Location.
-
-    The path is the request's raw one, still percent-encoded: the decoded path would turn a
-    name's ``%41`` into ``A`` and cut the URL at a ``#``. Query keys keep their ``$`` the way
-    Graph writes them (``$skiptoken=``, ``$select=``), so a client may look for them.
-    """
-    raw = request.scope.get("raw_path") or request.scope["path"].encode()
-    path = raw.decode("latin-1").split("?", 1)[0]
-    return f"{_base(request)}{path}?{urlencode(query, safe='$')}"
 
 
 async def _json_body(request: Request, *, allow_empty: bool = False) -> dict[str, Any]:

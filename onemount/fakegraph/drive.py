@@ -133,6 +133,10 @@ class DriveOptions:
     shuffle_delta: bool = False  # order within and across pages is random (15)
     duplicate_delta: bool = False  # each page repeats the previous page's last item (14)
     include_ancestors: bool = True  # delta after a cursor brings each item's ancestors (12)
+    # Personal delta entries carry parentReference.path ("/drive/root:/a"): documented as
+    # absent (17), observed present, and read by clients. Business never sends it.
+    delta_parent_path: bool = True
+    strict_upload_auth: bool = True  # 401 for an Authorization header on an upload URL (32)
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name: f.type for f in fields(self)}
@@ -287,6 +291,7 @@ class FakeDrive:
         self.blobs.mkdir(parents=True, exist_ok=True)
         self._clock = clock
         self._lock = threading.RLock()
+        self._depth = 0  # transactions open on this connection (batch() nests the others)
         self._rng = random.Random()
         self._hashes: dict[str, _SessionHash] = {}
         self._db = sqlite3.connect(
@@ -304,6 +309,7 @@ class FakeDrive:
         self.drive_id = self._require_meta("drive_id")
         self.root_id = self._require_meta("root_id")
         self._secret = self._require_meta("secret").encode()
+        self._published = int(self._require_meta("seq"))
 
     def close(self) -> None:
         with self._lock:
@@ -313,14 +319,30 @@ class FakeDrive:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic change; inside :meth:`batch`, part of the batch's."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            if self._depth:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                return
+            self._depth = 1
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+                self._published = int(self._require_meta("seq"))
+            finally:
+                self._depth = 0
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Every change in the block commits at once, as another device syncing a folder does:
+        readers (delta, the notifier) see all of them or none. An error undoes them all."""
+        with self._transaction():
+            yield
 
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -336,9 +358,9 @@ class FakeDrive:
         self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, str(value)))
 
     def change_sequence(self) -> int:
-        """The number of the drive's latest change: it moves whenever anything changes."""
-        with self._lock:
-            return int(self._require_meta("seq"))
+        """The number of the drive's latest committed change: it moves whenever anything
+        changes. It takes no lock, so the notifier's loop never waits behind a batch."""
+        return self._published
 
     def _next_seq(self) -> int:
         seq = int(self._require_meta("seq")) + 1
@@ -349,7 +371,7 @@ class FakeDrive:
         if self.options.mode == "business":
             drive_id = "b!" + base64.urlsafe_b64encode(os.urandom(48)).decode().rstrip("=")
         else:
-            drive_id = secrets.token_hex(8).upper()
+            drive_id = secrets.token_hex(8)  # the service: lowercase here, uppercase in ids
         with self._transaction() as db:
             for key, value in {
                 "mode": self.options.mode,
@@ -373,7 +395,7 @@ class FakeDrive:
         drive_id = drive_id or self.drive_id
         if self.options.mode == "business":
             return "01" + base64.b32encode(os.urandom(20)).decode()[:32]
-        return f"{drive_id}!s{uuid.uuid4().hex}"
+        return f"{drive_id.upper()}!s{uuid.uuid4().hex}"
 
     def _now(self) -> str:
         return iso_time(self._clock())
@@ -686,8 +708,8 @@ class FakeDrive:
             repeat = self.get(str(state["i"]), include_deleted=True)
             if repeat.seq <= upto:  # unchanged since it was sent: a true duplicate
                 page.insert(0, repeat)
-        if since and ancestors and self.options.include_ancestors:
-            page = self._with_ancestors(page, since, scope)
+        unchanged = bool(since) and ancestors and self.options.include_ancestors
+        page = self._placed(page, since, scope, unchanged=unchanged)
         if self.options.shuffle_delta:
             self._rng.shuffle(page)
         if len(rows) > top:
@@ -697,25 +719,45 @@ class FakeDrive:
             return DeltaPage(page, self._token(cont, epoch), None)
         return DeltaPage(page, None, self._token({"f": upto}, epoch))
 
-    def _with_ancestors(self, items: list[Item], since: int, scope: str | None) -> list[Item]:
-        """Each item preceded by its unchanged ancestors up to the root, or up to ``scope``
-        for a folder's feed (12)."""
+    def _placed(
+        self, items: list[Item], since: int, scope: str | None, *, unchanged: bool
+    ) -> list[Item]:
+        """Each item preceded by the ancestors a client needs first, up to the root (or to
+        ``scope`` for a folder's feed).
+
+        With ``unchanged``, the unchanged ancestors that place a changed item (12). And in the
+        default order, any changed ancestor the walk would only reach later (a folder renamed
+        after its children were written sorts after them by its last change): the service is
+        observed to send parents first, and clients rely on it. Such an ancestor comes again
+        at its own place on a later page, which the feed allows (14); on the same page it
+        comes once. Under ``shuffle_delta`` order is random anyway, so nothing is pulled.
+        """
+        pull = not self.options.shuffle_delta
         out: list[Item] = []
-        seen = {item.id for item in items}
+        placed: set[str] = set()
+        # Ancestors looked at on this page: whether one belongs before an item does not depend
+        # on which item (the page is in ascending order), so each is looked at once.
+        visited: set[str] = set() if pull else {item.id for item in items}
         for item in items:
+            if item.id in placed:
+                continue  # pulled ahead of a child earlier on this page
             chain: list[Item] = []
             parent_id = None if item.id == scope else item.parent_id
-            while parent_id is not None and parent_id not in seen:
+            while parent_id is not None and parent_id not in visited:
                 try:
                     parent = self.get(parent_id)
                 except FakeError:
-                    break
-                seen.add(parent.id)
-                if parent.seq <= since:
+                    break  # a tombstone's parent that is gone too
+                visited.add(parent.id)
+                changed = parent.seq > since
+                later = changed and (parent.seq, parent.id) > (item.seq, item.id)
+                if (unchanged and not changed) or (pull and later):
                     chain.append(parent)
                 parent_id = None if parent.id == scope else parent.parent_id
             out.extend(reversed(chain))
+            placed.update(a.id for a in chain)
             out.append(item)
+            placed.add(item.id)
         return out
 
     def _token(self, state: dict[str, Any], epoch: int) -> str:

@@ -12,7 +12,12 @@ expirationDateTime}``; the client opens a WebSocket to the same host at
 * after any change to the drive the server emits ``42/notifications,["notification",{...}]``.
   A notification says only *that* something changed (Microsoft: "a shoulder tap"); the client
   then runs delta. Bursts are coalesced: the drive's change counter is looked at every
-  ``debounce`` seconds, so twenty edits in a moment make one notification.
+  ``debounce`` seconds, so twenty edits in a moment make one notification, and a burst that
+  commits at once (``FakeDrive.batch()``) always makes exactly one.
+
+Each session's taps are logged with the change number they announced (:meth:`taps`, by the
+``sid`` of the opening packet), written before the tap is sent: a test that has received a tap
+finds it there, and every tap sent before it, as with the request log of :mod:`.faults`.
 
 Watching the counter rather than hooking each write keeps the drive free of any knowledge of
 sockets, and works whatever thread the change came from (tests edit the drive directly).
@@ -24,6 +29,7 @@ import json
 import secrets
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 
 import trio
@@ -47,6 +53,16 @@ class Notifications:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._subscriptions: dict[str, tuple[str, float]] = {}  # token -> (id, expiry)
+        self._taps: dict[str, list[int]] = {}  # session sid -> change numbers tapped
+
+    def taps(self, sid: str) -> list[int]:
+        """The change numbers session ``sid`` was tapped for, in the order it was."""
+        with self._lock:
+            return list(self._taps.get(sid, []))
+
+    def _tapped(self, sid: str, change: int) -> None:
+        with self._lock:
+            self._taps.setdefault(sid, []).append(change)
 
     async def subscribe(self, request: Request, origin: str) -> Response:
         """The subscription endpoint: a fresh notificationUrl on this server."""
@@ -60,7 +76,8 @@ class Notifications:
                 "id": subscription_id,
                 "notificationUrl": f"{origin}/notifications?token={token}&applicationId=fake",
                 "expirationDateTime": iso_time(expires),
-            }
+            },
+            headers={"request-id": str(uuid.uuid4())},  # on every Graph answer (39)
         )
 
     async def socket(self, websocket: WebSocket) -> None:
@@ -140,6 +157,7 @@ class _Session:
             if now == seen or not self.joined:
                 continue
             seen = now
+            self.hub._tapped(self.sid, now)
             body = {
                 "value": [
                     {

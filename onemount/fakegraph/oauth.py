@@ -2,8 +2,20 @@
 
 It is the only part of the sign-in path that is fake: msal runs unmodified against these routes
 over a real socket, so the device-code poll loop, the PKCE exchange, the refresh-token rotation
-and the token cache are all exercised for real. State is in memory and guarded by one lock,
-because the server runs in its own thread while tests call the hooks from theirs.
+and the token cache are all exercised for real. State is guarded by one lock, because the server
+runs in its own thread while tests call the hooks from theirs.
+
+Access and refresh tokens live as long as the service says they do, not as long as the process:
+given a ``store`` (``tokens.json`` beside the drive, mode 0600) they are written there on every
+change and read back at start, so a signed-in client, and one configured with the token
+``fakegraph serve`` printed, keeps working when the fake restarts. Device codes and
+authorization codes are minutes-long and stay in memory.
+
+``/authorize`` takes two kinds of redirect, as the identity platform does for a public client:
+a loopback one (``http://localhost:port``), which must come with PKCE (S256), and the registered
+native-client page ``https://login.microsoftonline.com/common/oauth2/nativeclient``, where PKCE
+is optional (clients written before PKCE send none); the page itself is served empty,
+as the real one is, for a user or a client to read the code from its URL.
 
 msal refuses non-https authorities and checks nothing in the id_token, so the fake is served
 over TLS (a self-signed certificate in tests) and its id_tokens are unsigned JWTs.
@@ -15,18 +27,24 @@ import base64
 import hashlib
 import html
 import json
+import os
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlencode
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from onemount.fakegraph.origin import public_origin
+
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+NATIVE_CLIENT_REDIRECT = "https://login.microsoftonline.com/common/oauth2/nativeclient"
 
 
 @dataclass(frozen=True)
@@ -51,15 +69,16 @@ class _DeviceCode:
 class _AuthCode:
     client_id: str
     redirect_uri: str
-    challenge: str
+    challenge: str | None  # None: a native-client redirect without PKCE
     scope: str
     nonce: str | None
 
 
 @dataclass
 class _State:
-    access: dict[str, float] = field(default_factory=dict)  # token -> expiry (monotonic)
+    access: dict[str, float] = field(default_factory=dict)  # token -> expiry (epoch seconds)
     refresh: dict[str, str] = field(default_factory=dict)  # token -> scope
+    serving: str | None = None  # the token ``fakegraph serve`` prints
     devices: dict[str, _DeviceCode] = field(default_factory=dict)  # device_code -> state
     codes: dict[str, _AuthCode] = field(default_factory=dict)  # authorization code -> request
     issued: list[str] = field(default_factory=list)  # every token ever handed out
@@ -79,8 +98,10 @@ class FakeAuthority:
     Knobs: ``access_ttl`` (seconds an access token lives), ``device_code_ttl``,
     ``poll_interval`` (what the device-code response tells msal to wait between polls),
     and ``rotate_refresh_tokens`` (a refresh grant invalidates the refresh token it used).
-    The authorize endpoint approves at once, as if the user had signed in and clicked
-    "Accept": the login page is the one part of the flow no test needs to exercise.
+    ``store`` keeps the tokens across restarts; ``public_url`` is the origin written into
+    the discovery document and the device-code page (:mod:`.origin`). The authorize endpoint
+    approves at once, as if the user had signed in and clicked "Accept": the login page is
+    the one part of the flow no test needs to exercise.
     """
 
     def __init__(
@@ -91,21 +112,28 @@ class FakeAuthority:
         poll_interval: int = 1,
         rotate_refresh_tokens: bool = True,
         user: FakeUser | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        store: Path | None = None,
+        public_url: str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.access_ttl = access_ttl
         self.device_code_ttl = device_code_ttl
         self.poll_interval = poll_interval
         self.rotate_refresh_tokens = rotate_refresh_tokens
         self.user = user or FakeUser()
-        self._clock = clock
+        self.public_url = public_url
+        self._clock = clock  # wall-clock: expiries outlive the process in ``store``
+        self._store = store
         self._lock = threading.Lock()
         self._state = _State()
+        if store is not None and store.exists():
+            self._load(store)
         self.routes: list[BaseRoute] = [
             Route("/{tenant}/v2.0/.well-known/openid-configuration", self._discovery),
             Route("/{tenant}/oauth2/v2.0/devicecode", self._devicecode, methods=["POST"]),
             Route("/{tenant}/oauth2/v2.0/token", self._token, methods=["POST"]),
             Route("/{tenant}/oauth2/v2.0/authorize", self._authorize, methods=["GET"]),
+            Route("/{tenant}/oauth2/nativeclient", self._native_client_page, methods=["GET"]),
         ]
 
     # -- used by the fake Graph server -------------------------------------------------------
@@ -125,7 +153,24 @@ class FakeAuthority:
     def issue_static_token(self, ttl: float | None = None) -> str:
         """An access token without any sign-in, for tests that only exercise Graph calls."""
         with self._lock:
-            return self._new_access(ttl)
+            token = self._new_access(ttl)
+            self._save()
+            return token
+
+    def serving_token(self, ttl: float) -> str:
+        """The token ``fakegraph serve`` prints: the one it printed last time while that has
+        more than half of ``ttl`` to live, so whatever was configured with it keeps working
+        across a restart; a fresh one otherwise (the old one lives out its time)."""
+        with self._lock:
+            current = self._state.serving
+            if current is not None and self._state.access.get(current, 0.0) > (
+                self._clock() + ttl / 2
+            ):
+                return current
+            token = self._new_access(ttl)
+            self._state.serving = token
+            self._save()
+            return token
 
     # -- test hooks ---------------------------------------------------------------------------
 
@@ -146,12 +191,14 @@ class FakeAuthority:
     def expire_access_tokens(self) -> None:
         """Every issued access token is now expired: Graph calls get 401 until a refresh."""
         with self._lock:
-            self._state.access = dict.fromkeys(self._state.access, float("-inf"))
+            self._state.access = dict.fromkeys(self._state.access, 0.0)
+            self._save()
 
     def revoke_refresh_tokens(self) -> None:
         """Every refresh token is now unknown: the next refresh gets ``invalid_grant``."""
         with self._lock:
             self._state.refresh.clear()
+            self._save()
 
     def issued_tokens(self) -> list[str]:
         """Every access and refresh token ever handed out (for the log-leak test)."""
@@ -161,7 +208,7 @@ class FakeAuthority:
     # -- endpoints ----------------------------------------------------------------------------
 
     async def _discovery(self, request: Request) -> Response:
-        base = f"{request.base_url}{request.path_params['tenant']}"
+        base = f"{public_origin(request, self.public_url)}/{request.path_params['tenant']}"
         return JSONResponse(
             {
                 "issuer": f"{base}/v2.0",
@@ -184,7 +231,7 @@ class FakeAuthority:
             self._state.devices[device_code] = _DeviceCode(
                 user_code, form.get("scope", ""), self._clock() + self.device_code_ttl
             )
-        verification_uri = f"{request.base_url}devicelogin"
+        verification_uri = f"{public_origin(request, self.public_url)}/devicelogin"
         return JSONResponse(
             {
                 "device_code": device_code,
@@ -199,16 +246,22 @@ class FakeAuthority:
     async def _authorize(self, request: Request) -> Response:
         query = request.query_params
         redirect_uri = query.get("redirect_uri", "")
-        if not redirect_uri.startswith(("http://localhost", "http://127.0.0.1")):
-            return _error("invalid_request", "redirect_uri must be a loopback address")
-        if query.get("code_challenge_method") != "S256" or not query.get("code_challenge"):
-            return _error("invalid_request", "PKCE with S256 is required for public clients")
+        native = self._is_native_client(redirect_uri, request)
+        if not native and not redirect_uri.startswith(("http://localhost", "http://127.0.0.1")):
+            return _error(
+                "invalid_request", "redirect_uri must be a loopback address or the nativeclient"
+            )
+        challenge = query.get("code_challenge") or None
+        if (challenge or not native) and (
+            query.get("code_challenge_method") != "S256" or not challenge
+        ):
+            return _error("invalid_request", "PKCE with S256 is required for this redirect_uri")
         code = secrets.token_urlsafe(24)
         with self._lock:
             self._state.codes[code] = _AuthCode(
                 query.get("client_id", ""),
                 redirect_uri,
-                query["code_challenge"],
+                challenge,
                 query.get("scope", ""),
                 query.get("nonce"),
             )
@@ -216,6 +269,20 @@ class FakeAuthority:
         if query.get("response_mode") == "form_post":
             return HTMLResponse(_form_post_page(redirect_uri, params))
         return RedirectResponse(f"{redirect_uri}?{urlencode(params)}", status_code=302)
+
+    def _is_native_client(self, redirect_uri: str, request: Request) -> bool:
+        """The registered native-client page, on the real host or on this fake's own."""
+        parts = urlsplit(redirect_uri)
+        own = urlsplit(public_origin(request, self.public_url)).netloc
+        return (
+            parts.scheme == "https"
+            and parts.netloc in ("login.microsoftonline.com", own)
+            and parts.path == urlsplit(NATIVE_CLIENT_REDIRECT).path
+        )
+
+    async def _native_client_page(self, request: Request) -> Response:
+        """Where a native-client sign-in lands: a blank page; the code is in its URL."""
+        return HTMLResponse("<html><body></body></html>")
 
     async def _token(self, request: Request) -> Response:
         form = await _form(request)
@@ -252,14 +319,16 @@ class FakeAuthority:
             return _error("invalid_grant", "AADSTS70000: the refresh token is not valid")
         if self.rotate_refresh_tokens:
             del self._state.refresh[refresh_token]
-        return self._tokens(scope, client_id, nonce=None)
+        return self._tokens(scope, client_id, nonce=None)  # saves the rotation too
 
     def _code_grant(self, form: dict[str, str], client_id: str) -> Response:
         pending = self._state.codes.pop(form.get("code", ""), None)
         if pending is None:
             return _error("invalid_grant", "unknown or already used authorization code")
         verifier = form.get("code_verifier", "")
-        if _b64url(hashlib.sha256(verifier.encode()).digest()) != pending.challenge:
+        if pending.challenge is not None and (
+            _b64url(hashlib.sha256(verifier.encode()).digest()) != pending.challenge
+        ):
             return _error("invalid_grant", "code_verifier does not match code_challenge")
         if pending.redirect_uri != form.get("redirect_uri") or pending.client_id != client_id:
             return _error("invalid_grant", "redirect_uri or client_id differs from authorize")
@@ -275,12 +344,14 @@ class FakeAuthority:
         refresh = secrets.token_urlsafe(48)
         self._state.refresh[refresh] = scope
         self._state.issued.append(refresh)
+        access = self._new_access(None)
+        self._save()
         return JSONResponse(
             {
                 "token_type": "Bearer",
                 "scope": scope,
                 "expires_in": int(self.access_ttl),
-                "access_token": self._new_access(None),
+                "access_token": access,
                 "refresh_token": refresh,
                 "id_token": self._id_token(client_id, nonce),
                 "client_info": _b64url(
@@ -288,6 +359,35 @@ class FakeAuthority:
                 ),
             }
         )
+
+    # -- persistence (called with the lock held, or before the server starts) ----------------
+
+    def _load(self, store: Path) -> None:
+        try:
+            data: Any = json.loads(store.read_text())
+            access = {str(k): float(v) for k, v in data["access"].items()}
+            refresh = {str(k): str(v) for k, v in data["refresh"].items()}
+            serving = data.get("serving")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(
+                f"{store} is not the fake's token file ({exc}); remove it to start afresh"
+            ) from None
+        self._state.access, self._state.refresh = access, refresh
+        self._state.serving = serving if isinstance(serving, str) else None
+
+    def _save(self) -> None:
+        """Write the live tokens (expired ones are dropped) to ``store``, readable by the
+        owner alone, replacing the old file at once so a crash leaves one or the other."""
+        if self._store is None:
+            return
+        now = self._clock()
+        live = {token: expiry for token, expiry in self._state.access.items() if expiry > now}
+        data = {"access": live, "refresh": self._state.refresh, "serving": self._state.serving}
+        partial = self._store.with_name(self._store.name + ".partial")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle)
+        os.replace(partial, self._store)
 
     def _id_token(self, client_id: str, nonce: str | None) -> str:
         now = int(time.time())

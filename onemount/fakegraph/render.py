@@ -4,7 +4,10 @@ Personal and business differ in small ways that clients trip over, so both are r
 business folders have no cTag, and business delta omits cTag on creates and modifies too
 (graph-api.md §2.2 and §13, from the Graph delta remarks); in delta, personal tombstones lose
 ``size`` and business tombstones lose ``name``; personal delta reports ``childCount`` 0 for
-every folder.
+every folder. Business delta never carries ``parentReference.path``, as documented (17); the
+personal service has been seen to send it (``"/drive/root:"``) and clients read it, so personal
+delta does unless ``delta_parent_path`` is off. The root carries ``fileSystemInfo`` like every
+other item: real roots do, and a client reading it there must not find it missing.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ def _live(drive: FakeDrive, item: Item, in_delta: bool) -> dict[str, Any]:
         "size": item.size,
         "createdDateTime": item.created,
         "lastModifiedDateTime": item.modified,
-        "parentReference": _parent(drive, item, with_path=not in_delta),
+        "parentReference": _parent(drive, item, with_path=not in_delta or _delta_path(drive)),
     }
     if not (business and (item.is_folder or in_delta)):
         data["cTag"] = item.ctag  # business: never on folders, and not in delta at all (§2.2)
@@ -61,11 +64,10 @@ def _live(drive: FakeDrive, item: Item, in_delta: bool) -> dict[str, Any]:
     if item.is_folder:
         count = 0 if in_delta and not business else drive.child_count(item.id)
         data["folder"] = {"childCount": count}
-    if item.kind != "root":
-        data["fileSystemInfo"] = {
-            "createdDateTime": item.fs_created,
-            "lastModifiedDateTime": item.fs_modified,
-        }
+    data["fileSystemInfo"] = {
+        "createdDateTime": item.fs_created,
+        "lastModifiedDateTime": item.fs_modified,
+    }
     if item.is_file:
         hashes = {"quickXorHash": item.qxh}
         if item.sha256:
@@ -96,12 +98,16 @@ def _tombstone(drive: FakeDrive, item: Item, business: bool) -> dict[str, Any]:
     return data
 
 
+def _delta_path(drive: FakeDrive) -> bool:
+    return drive.options.mode == "personal" and drive.options.delta_parent_path
+
+
 def _parent(drive: FakeDrive, item: Item, *, with_path: bool) -> dict[str, Any]:
     reference: dict[str, Any] = {"driveId": drive.drive_id, "driveType": drive.options.mode}
     if item.parent_id is None:
         return reference  # the root has no parentReference.id (2)
     reference["id"] = item.parent_id
-    if with_path:  # never in delta (17)
+    if with_path:
         parent = drive.get(item.parent_id, include_deleted=True)
         parent_path = drive.path_of(parent)
         reference["path"] = "/drive/root:" + (f"/{parent_path}" if parent_path else "")

@@ -3,7 +3,9 @@ foreground (``onemount fakegraph serve``).
 
 The server runs its own trio loop. In a thread, tests drive it through the in-process objects
 (:class:`~onemount.fakegraph.app.FakeGraph`), which are thread-safe, and reach it over real TCP
-like any client, so connection drops, keep-alive and streaming are the real thing.
+like any client, so connection drops, keep-alive and streaming are the real thing. Over TLS it
+speaks HTTP/2 as well as HTTP/1.1, with :mod:`.hardening`'s guards, so that no request, however
+it ends, stops it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from hypercorn.trio import serve
 from onemount.fakegraph.app import FakeGraph
 from onemount.fakegraph.drive import DriveOptions, FakeDrive
 from onemount.fakegraph.faults import Faults
+from onemount.fakegraph.hardening import install
 from onemount.fakegraph.oauth import FakeAuthority
 from onemount.fakegraph.sample import seed_sample
 
@@ -37,24 +40,37 @@ class Tls:
     key: Path
 
 
+TOKENS_FILE = "tokens.json"
+
+
 def build(
     data_dir: Path,
     options: DriveOptions | None = None,
     *,
     seed: str = "empty",
     access_ttl: float = 3600.0,
+    public_url: str | None = None,
 ) -> FakeGraph:
-    """A fake over the drive in ``data_dir`` (created if new; seeded only when new)."""
+    """A fake over the drive in ``data_dir`` (created if new; seeded only when new), whose
+    tokens are kept beside the drive in ``tokens.json``; ``public_url`` is the origin its
+    links carry (by default the request's, or the forwarded one)."""
+    if seed not in ("sample", "empty"):
+        raise ValueError(f"unknown seed {seed!r}: sample or empty")
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     drive = FakeDrive(data_dir, options)
     if seed == "sample" and drive.child_count(drive.root_id) == 0:
         seed_sample(drive)
-    elif seed not in ("sample", "empty"):
-        raise ValueError(f"unknown seed {seed!r}: sample or empty")
-    return FakeGraph(drive, FakeAuthority(access_ttl=access_ttl), Faults())
+    store = data_dir / TOKENS_FILE
+    try:
+        authority = FakeAuthority(access_ttl=access_ttl, store=store, public_url=public_url)
+    except ValueError:
+        drive.close()
+        raise
+    return FakeGraph(drive, authority, Faults(), public_url=public_url)
 
 
 def _config(host: str, port: int, tls: Tls | None) -> Config:
+    install()
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.keep_alive_timeout = 75
@@ -73,17 +89,22 @@ async def serve_forever(
     tls: Tls | None = None,
     started: Callable[[str], Awaitable[None] | None] | None = None,
 ) -> None:
-    """Serve until SIGINT or SIGTERM; ``started(origin)`` is called once listening."""
+    """Serve until SIGINT or SIGTERM; ``started(origin)`` is called once listening.
+
+    The signals are caught before the server listens: whoever learns the origin from
+    ``started`` may stop it at once, and gets a clean shutdown, not a killed process.
+    """
     shutdown = trio.Event()
-    async with trio.open_nursery() as nursery:
-        binds = await nursery.start(
-            partial(serve, fake.asgi(), _config(host, port, tls), shutdown_trigger=shutdown.wait)
-        )
-        if started is not None:
-            result = started(binds[0])
-            if result is not None:
-                await result
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            config = _config(host, port, tls)
+            binds = await nursery.start(
+                partial(serve, fake.asgi(), config, shutdown_trigger=shutdown.wait)
+            )
+            if started is not None:
+                result = started(binds[0])
+                if result is not None:
+                    await result
             async for _ in signals:
                 shutdown.set()
                 break

@@ -1,5 +1,6 @@
 """The delta feed (checklist 10-20, 23): enumeration, cursors, ancestors, tombstones by mode,
-``$select`` in links, the test knobs, and 410 for an expired cursor."""
+``$select`` in links, the test knobs, 410 for an expired cursor, parents before children, and
+``parentReference.path`` as each mode's service sends it."""
 
 from __future__ import annotations
 
@@ -29,9 +30,27 @@ def _tree(api: Api) -> dict[str, str]:
     return {"A": a["id"], "B": b["id"], "x": x["id"], "y": y["id"], "z": z["id"]}
 
 
-def _no_path_anywhere(entries: list[dict[str, Any]]) -> None:
+def _paths_as_the_mode_sends_them(api: Api, entries: list[dict[str, Any]]) -> None:
+    """Business delta never has ``parentReference.path`` (17); personal delta has the parent's
+    path on every live entry below the root, as the service is seen to send it."""
     for entry in entries:
-        assert "path" not in entry.get("parentReference", {}), entry  # (17)
+        reference = entry.get("parentReference", {})
+        if api.mode == "business" or "deleted" in entry or "id" not in reference:
+            assert "path" not in reference, entry
+            continue
+        parent = api.item(reference["id"])
+        above = "/drive/root:" if "root" in parent else parent["parentReference"]["path"]
+        expected = "/drive/root:" if "root" in parent else f"{above}/{parent['name']}"
+        assert reference["path"] == expected, entry
+
+
+def _parents_first(entries: list[dict[str, Any]]) -> None:
+    """Every entry whose parent is in the feed comes after the parent's first appearance."""
+    ids = [entry["id"] for entry in entries]
+    for position, entry in enumerate(entries):
+        parent = entry.get("parentReference", {}).get("id")
+        if parent in ids:
+            assert ids.index(parent) < position, (entry["name"], ids)
 
 
 def test_the_first_walk_pages_through_every_live_item(mode_api: Api) -> None:
@@ -47,7 +66,7 @@ def test_the_first_walk_pages_through_every_live_item(mode_api: Api) -> None:
     assert sorted(feed.ids) == sorted([mode_api.root_id, *ids.values()])
     assert feed.last(mode_api.root_id)["root"] == {}
     assert all("deleted" not in entry for entry in feed.entries)
-    _no_path_anywhere(feed.entries)
+    _paths_as_the_mode_sends_them(mode_api, feed.entries)
     assert feed.delta_link.startswith(mode_api.fake.base_url + "/")
 
 
@@ -79,7 +98,7 @@ def test_after_a_cursor_come_changes_and_their_ancestors_but_not_siblings(mode_a
     feed = mode_api.walk(cursor)
     assert set(feed.ids) == {mode_api.root_id, container["id"], folder1["id"], folder3["id"]}
     assert feed.last(folder3["id"])["parentReference"]["id"] == folder1["id"]
-    _no_path_anywhere(feed.entries)
+    _paths_as_the_mode_sends_them(mode_api, feed.entries)
 
 
 def test_a_renamed_or_moved_folder_comes_without_its_subtree(mode_api: Api) -> None:
@@ -124,6 +143,45 @@ def test_the_duplicate_knob_repeats_items_across_pages(api: Api) -> None:
     assert feed.last(ids["z"])["name"] == "z.txt"
 
 
+def test_parents_come_before_their_children_by_default(mode_api: Api) -> None:
+    """Folders renamed after their children were written sort after them by last change; the
+    service is seen to send parents first and clients rely on it, so the default order does, on
+    a first walk and after a cursor, in pages of any size (a parent pulled ahead comes again at
+    its own place on a later page, which the feed allows, 14)."""
+    a = mode_api.folder("A")
+    b = mode_api.folder("B", a["id"])
+    x = mode_api.file("x.txt", b"x", b["id"])
+    sizes = ("1", "2", "3", "200")
+    cursors = {top: mode_api.cursor(**{"$top": top}) for top in sizes}  # $top rides the link
+    y = mode_api.file("y.txt", b"y", b["id"])
+    ok(mode_api.patch(a["id"], {"name": "A2"}))
+    ok(mode_api.patch(b["id"], {"name": "B2"}))
+    for top in sizes:
+        first = mode_api.walk(**{"$top": top})
+        assert set(first.ids) == {mode_api.root_id, a["id"], b["id"], x["id"], y["id"]}
+        _parents_first(first.entries)
+        assert (first.last(a["id"])["name"], first.last(b["id"])["name"]) == ("A2", "B2")
+        later = mode_api.walk(cursors[top])
+        assert set(later.ids) == {mode_api.root_id, a["id"], b["id"], y["id"]}
+        _parents_first(later.entries)
+    assert mode_api.walk().ids.count(b["id"]) == 1  # one page: each entry once
+
+
+def test_personal_delta_carries_the_parent_path_unless_told_not_to() -> None:
+    """Personal delta has ``parentReference.path`` (``/drive/root:`` for the root's children),
+    as the service is seen to send and clients read; ``delta_parent_path`` off leaves it out,
+    as documented (17). GET keeps it either way."""
+    with open_api("personal") as api:
+        ids = _tree(api)
+        feed = api.walk()
+        assert feed.last(ids["y"])["parentReference"]["path"] == "/drive/root:/A/B"
+        assert feed.last(ids["z"])["parentReference"]["path"] == "/drive/root:"
+        assert "path" not in feed.last(api.root_id)["parentReference"]
+        api.options.delta_parent_path = False
+        assert all("path" not in e["parentReference"] for e in api.walk().entries)
+        assert api.item(ids["y"])["parentReference"]["path"] == "/drive/root:/A/B"
+
+
 def test_the_shuffle_knob_can_put_children_before_parents(api: Api) -> None:
     """``shuffle_delta`` orders entries at random within and across pages (15)."""
     parent = api.root_id
@@ -157,7 +215,7 @@ def test_deleted_items_are_tombstones_shaped_by_mode(mode_api: Api) -> None:
         else:
             assert "name" not in entry
     assert "deleted" not in feed.last(mode_api.root_id)
-    _no_path_anywhere(feed.entries)
+    _paths_as_the_mode_sends_them(mode_api, feed.entries)
 
 
 def test_live_entries_follow_each_modes_field_rules(mode_api: Api) -> None:

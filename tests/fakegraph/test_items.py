@@ -41,7 +41,8 @@ def _assert_live_shape(item: dict[str, Any], api: Api) -> None:
 
 
 def test_the_root_has_a_root_facet_and_no_parent_id(mode_api: Api) -> None:
-    """The root is the only item with ``root: {}``; clients spot it by the missing parent id."""
+    """The root is the only item with ``root: {}``; clients spot it by the missing parent id.
+    It has ``fileSystemInfo`` like any item: real roots do, and clients read it there."""
     root = mode_api.item(mode_api.root_id)
     assert ok(mode_api.http.get("/me/drive/root")) == root
     _assert_live_shape(root, mode_api)
@@ -49,6 +50,25 @@ def test_the_root_has_a_root_facet_and_no_parent_id(mode_api: Api) -> None:
     assert "id" not in root["parentReference"]
     assert root["folder"] == {"childCount": 0}
     assert ("cTag" in root) == (mode_api.mode == "personal")  # business folders: no cTag (4)
+    times = root["fileSystemInfo"]
+    assert ISO_Z.match(times["createdDateTime"]) and ISO_Z.match(times["lastModifiedDateTime"])
+    (delta_root,) = [e for e in mode_api.walk().entries if e["id"] == mode_api.root_id]
+    assert delta_root["fileSystemInfo"] == times
+
+
+def test_personal_drive_ids_are_lowercase_and_item_ids_uppercase() -> None:
+    """The personal service writes its driveId in lowercase and item ids with the uppercase
+    form (``7dda670c5e7f91df`` / ``7DDA670C5E7F91DF!s…``), so a client comparing them must fold
+    case; the fake does the same to bring such bugs out (§1.2)."""
+    with open_api("personal") as api:
+        drive_id = api.drive.drive_id
+        assert drive_id == drive_id.lower() and len(drive_id) == 16
+        int(drive_id, 16)
+        assert ok(api.http.get("/me/drive"))["id"] == drive_id
+        item = api.file("a.txt", b"a")
+        assert item["id"].startswith(drive_id.upper() + "!s")
+        assert item["parentReference"]["driveId"] == drive_id
+        assert api.root_id.startswith(drive_id.upper() + "!s")
 
 
 def test_files_and_folders_carry_their_facets(mode_api: Api) -> None:
@@ -130,12 +150,31 @@ def test_path_segments_are_percent_decoded_one_by_one(api: Api, name: str) -> No
     assert [child["name"] for child in listing["value"]] == [name]
 
 
-def test_an_encoded_slash_is_never_a_separator(api: Api) -> None:
-    """``a%2Fb.txt`` is one segment named ``a/b.txt`` (which cannot exist), not ``a`` / ``b``."""
+def test_an_encoded_slash_separates_like_a_slash(api: Api) -> None:
+    """Graph decodes the path before it splits it, so ``a%2Fb.txt`` is ``a`` / ``b.txt``: a name
+    sent that way became a folder and a file (msgraph-sdk-dotnet#2565), and a client encoding
+    whole paths reached its folders (skilion/onedrive#167). A name never holds a ``/``."""
     folder = api.folder("a")
-    api.file("b.txt", b"x", folder["id"])
-    assert ok(api.http.get(path_url("a", "b.txt")))["name"] == "b.txt"
-    assert_error(api.http.get("/me/drive/root:/a%2Fb.txt:"), 404, "itemNotFound")
+    file = api.file("b.txt", b"x", folder["id"])
+    assert ok(api.http.get("/me/drive/root:/a%2Fb.txt:"))["id"] == file["id"]
+    assert ok(api.http.get("/me/drive/root:/A%2fB.TXT:"))["id"] == file["id"]
+    created = ok(api.http.put("/me/drive/root:/a%2Fc.txt:/content", content=b"c"), 201)
+    assert created["name"] == "c.txt" and created["parentReference"]["id"] == folder["id"]
+    listing = ok(api.http.get("/me/drive/root:/a%2F:/children"))
+    assert sorted(child["name"] for child in listing["value"]) == ["b.txt", "c.txt"]
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT"])
+def test_a_newline_in_a_path_gets_graphs_error_body(api: Api, method: str) -> None:
+    """A control character in a path is an unknown item (GET) or a bad name (PUT), answered in
+    Graph's error shape with a request-id like every error (39), not the router's plain 404."""
+    response = api.http.request(method, "/me/drive/root:/a%0Ab.txt:/content", content=b"x")
+    if method == "GET":
+        assert_error(response, 404, "itemNotFound")
+    else:
+        assert_error(response, 400, "invalidRequest", "invalidPath")
+    assert_error(api.bare.get(f"{api.fake.origin}/nowhere%0Aat/all"), 404)
+    assert_error(api.bare.post(f"{api.fake.origin}/dl/x"), 405)
 
 
 def test_drive_ids_in_urls_compare_case_insensitively(mode_api: Api) -> None:

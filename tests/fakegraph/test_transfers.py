@@ -258,6 +258,18 @@ def test_an_authorization_header_on_the_upload_url_is_401(api: Api) -> None:
     assert ok(api.bare.get(url))["nextExpectedRanges"] == ["0-"]  # nothing was stored
 
 
+def test_the_lenient_option_accepts_authorization_on_the_upload_url(api: Api) -> None:
+    """The service accepted the header for years and refuses it only now and then since 2023:
+    ``strict_upload_auth`` off (``--lenient-upload-auth``) takes the fragment, any header."""
+    api.options.strict_upload_auth = False
+    url = api.upload_url("f.bin")
+    headers = {"Authorization": f"Bearer {api.fake.token}", "Content-Range": "bytes 0-9/20"}
+    assert ok(api.bare.put(url, content=b"x" * 10, headers=headers), 202)
+    headers = {"Authorization": "Bearer whatever", "Content-Range": "bytes 10-19/20"}
+    done = ok(api.bare.put(url, content=b"y" * 10, headers=headers), 201)
+    assert api.drive.read_all(done["id"]) == b"x" * 10 + b"y" * 10
+
+
 @pytest.mark.parametrize(("status", "code"), [(404, "itemNotFound"), (403, "accessDenied")])
 def test_an_expired_session_is_lost(status: int, code: str) -> None:
     """An expired session answers 404 (403 accessDenied as business has shown) (32)."""

@@ -1,0 +1,60 @@
+"""Two guards around hypercorn, so that one bad request can never stop the fake.
+
+A client may be answered before it has sent its whole body: the real service answers an upload
+without a token 401 at once, and a client keeps streaming the rest of its 5 MiB. Over HTTP/2
+(TLS with ALPN ``h2``, what Go and curl pick), hypercorn 0.18 then looks up the finished stream
+for each further DATA frame, raises ``KeyError`` (hypercorn issue 329; the fixes proposed in its
+pull requests 312, 334 and 365 are not released), and the error leaves the connection's task and
+the trio worker: ``fakegraph serve`` exits and refuses every later request. Plain HTTP/1.1 never
+shows it, which is why a suite over ``http://`` did not.
+
+* :class:`_AnsweredEarlyH2` drops DATA for a stream that is already answered and closed, and
+  still credits it to HTTP/2 flow control, so the client can finish sending and the connection
+  carries on (the fix of hypercorn's pull request 365);
+* :class:`_GuardedTCPServer` keeps any other exception that escapes one connection inside that
+  connection: it is logged and the connection closes, the server lives on.
+
+Both replace the names hypercorn looks up when it opens a connection; :func:`install` does it
+once, before the first server starts, and only for this process (the fake's own server).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import h2.events
+import hypercorn.protocol
+import hypercorn.trio.run
+from hypercorn.protocol.h2 import H2Protocol
+from hypercorn.trio.tcp_server import TCPServer
+
+_log = logging.getLogger("hypercorn.error")
+
+
+class _AnsweredEarlyH2(H2Protocol):
+    async def _handle_events(self, events: list[h2.events.Event]) -> None:
+        # One event at a time: handling one may let the app finish and close its stream, so
+        # whether a stream is still there is only known when its own event comes.
+        for event in events:
+            if isinstance(event, h2.events.DataReceived) and event.stream_id not in self.streams:
+                self.connection.acknowledge_received_data(
+                    event.flow_controlled_length, event.stream_id
+                )
+                await self._flush()
+            else:
+                await super()._handle_events([event])
+
+
+class _GuardedTCPServer(TCPServer):
+    async def run(self) -> None:
+        try:
+            await super().run()
+        except* Exception as group:  # cancellation (a BaseException) still goes through
+            _log.error("a connection failed; the server carries on", exc_info=group)
+
+
+def install() -> None:
+    """Put both guards in place for every hypercorn server this process starts."""
+    # The names are imported there, not exported: hence the ignores.
+    hypercorn.protocol.H2Protocol = _AnsweredEarlyH2  # type: ignore[attr-defined]
+    hypercorn.trio.run.TCPServer = _GuardedTCPServer  # type: ignore[attr-defined]
