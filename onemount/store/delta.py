@@ -174,6 +174,7 @@ class _Page:
             self._hold(entry, f"{type(exc).__name__}: {exc}")
         else:
             if entry.id in self.previously_held:
+                self.m.conn.execute("DELETE FROM delta_held WHERE item_id = ?", (entry.id,))
                 self.report.released += 1
         finally:
             self.stack.discard(entry.id)

@@ -39,12 +39,12 @@ from onemount.store import item_bindings, upload_bindings
 from onemount.store.db import open_writer
 from onemount.store.events import (
     LocalCreated,
+    LocalDeleted,
     LocalRenamed,
     NameCollided,
     Payload,
     RemoteAppeared,
     RemoteState,
-    UploadSucceeded,
     VirtualCreated,
 )
 from onemount.store.item_bindings import EffectContext, GuardContext, Row, new_local_id
@@ -59,6 +59,7 @@ __all__ = [
     "JobGone",
     "JobReport",
     "NameTaken",
+    "NotEmpty",
     "Snapshot",
     "StateManager",
     "UnknownItem",
@@ -155,6 +156,10 @@ class InvalidPlacement(ValueError):
 
 class NameTaken(ValueError):
     """Two live siblings would share a case-folded name (the FUSE layer answers EEXIST)."""
+
+
+class NotEmpty(ValueError):
+    """rmdir of a folder that still has live children (the FUSE layer answers ENOTEMPTY)."""
 
 
 class JobGone(LookupError):
@@ -479,6 +484,8 @@ class StateManager:
         transition = self._item.resolve(source, event, _LazyGuards(guards))
         if isinstance(payload, LocalCreated | LocalRenamed | VirtualCreated):
             check_user_name(payload.name, self.drive)
+        if isinstance(payload, LocalDeleted) and row is not None and row["kind"] == "folder":
+            self._require_empty(row["ino"])
         now = self._clock()
         creating = row is None
         if row is None:
@@ -487,8 +494,6 @@ class StateManager:
             self._require_folder(row["parent_ino"])
         before = dict(row)
         placed = (None, None) if creating else (before["parent_ino"], before["name"])
-        if isinstance(payload, UploadSucceeded | NameCollided) and remote is not None:
-            self._absorb_echo(remote.id, row)
         effects = EffectContext(row, payload, guards, now, self.worker, name_taken=self.name_taken)
         for name in transition.effects:
             item_bindings.EFFECTS[name](effects)
@@ -503,6 +508,8 @@ class StateManager:
             )
         row["updated"] = now
         tx = self._tx
+        if not creating and row["item_id"] != before["item_id"]:
+            self._absorb_echo(row["item_id"], row)  # our id exchanged for the server's
         if creating:
             self.conn.execute(_INSERT, _INSERT_VALUES(row))
             row["ino"] = self.conn.last_insert_rowid()
@@ -653,6 +660,14 @@ class StateManager:
                     f"inodes {', '.join(str(i) for (i,) in found)} would share the name"
                     f" {key!r} in folder inode {parent_ino}"
                 )
+
+    def _require_empty(self, ino: int) -> None:
+        """A folder the user deletes has no live child left: its purge must never take one."""
+        found = self.conn.execute(
+            "SELECT 1 FROM items WHERE parent_ino = ? AND state <> 'DELETED_LOCAL' LIMIT 1", (ino,)
+        ).fetchone()
+        if found is not None:
+            raise NotEmpty(f"folder inode {ino} still has live children")
 
     def _require_folder(self, parent_ino: int | None) -> None:
         """A new or moved item's parent must be a folder (a new item cannot close a cycle)."""

@@ -216,8 +216,13 @@ CREATE INDEX items_name ON items(parent_ino, name_key) WHERE state <> 'DELETED_L
 ALTER TABLE intents ADD COLUMN snapshot_seq INTEGER;
 ALTER TABLE intents ADD COLUMN snapshot_hash TEXT;
 ALTER TABLE intents ADD COLUMN snapshot_size INTEGER;
--- A finished job leaves the outbox in the transaction that records its outcome; rows left
--- in a final state by earlier versions are swept here (the next start re-queues dirty items).
+-- A finished job leaves the outbox in the transaction that records its outcome. Earlier
+-- versions left them in a final state, and a crash between a job's outcome and its item's
+-- event left a dirty item behind a COMPLETED job that was never due again: that content job is
+-- queued once more, every other finished one is swept.
+UPDATE intents SET job_state = 'QUEUED', attempts = 0, session_url = NULL, session_offset = NULL
+WHERE job_state IN ('COMPLETED', 'CONFLICTED', 'FAILED', 'CANCELLED')
+AND kind IN ('upload', 'mkdir') AND ino IN (SELECT ino FROM items WHERE state = 'DIRTY_LOCAL');
 DELETE FROM intents WHERE job_state IN ('COMPLETED', 'CONFLICTED', 'FAILED', 'CANCELLED');
 DROP INDEX intents_due;
 CREATE INDEX intents_ready ON intents(next_attempt) WHERE job_state IN ('QUEUED', 'WAITING_RETRY');

@@ -17,8 +17,8 @@ import apsw
 from onemount.statemachine import default_spec
 from onemount.store.fields import abstract_fields
 from onemount.store.schema import (
+    ITEM_COLUMNS,
     ROOT_INODE,
-    SELECT_ITEMS,
     STATES,
     as_row,
     expected_objects,
@@ -72,7 +72,10 @@ def _schema_drift(
 def _states(conn: apsw.Connection) -> Iterator[Finding]:
     spec = default_spec("item")
     known = set(STATES)
-    for found in conn.execute(SELECT_ITEMS):
+    # A file of an older version lacks later columns: read what it has, the rest as NULL.
+    present = {str(r[1]) for r in conn.execute("PRAGMA table_info(items)")}
+    columns = ", ".join(c if c in present else f"NULL AS {c}" for c in ITEM_COLUMNS)
+    for found in conn.execute(f"SELECT {columns} FROM items"):
         row = as_row(found)
         state = row["state"]
         if state not in known:

@@ -30,7 +30,7 @@ def remote(
     kind: Kind = "file",
     etag: str | None = None,
     ctag: str | None = "c1",
-    hash: str | None = "h1",  # noqa: A002 - Graph's own word
+    hash: str | None = "h1",
     size: int = 10,
     mtime: float | None = 1000.0,
 ) -> RemoteState:

@@ -16,6 +16,13 @@ import pytest
 
 from onemount.statemachine import InvalidTransition
 from onemount.store import Event, StateManager, UnknownItem, open_writer
+from onemount.store.events import (
+    HydrateRequested,
+    HydrateSucceeded,
+    RemoteDeleted,
+    UploadSucceeded,
+)
+from tests.store.builders import add_root, appeared, changed, created, modified, remote
 
 Setup = Callable[[StateManager], None]
 Page = list[Event] | Callable[[StateManager], list[Event]]  # a callable sees its database
@@ -25,7 +32,7 @@ _LOCAL_ID = re.compile(r"local:[0-9a-f]{32}")
 def _open(path: Path, setup: Setup) -> StateManager:
     path.parent.mkdir(parents=True, exist_ok=True)
     manager = StateManager(open_writer(path), clock=lambda: 1000.0)
-    manager.fire("root", "remote_appeared", root=True, kind="folder")
+    add_root(manager)
     setup(manager)
     return manager
 
@@ -41,7 +48,7 @@ def _snapshot(manager: StateManager) -> list[str]:
 
 def _fire_one_by_one(manager: StateManager, events: list[Event]) -> None:
     for e in events:
-        manager.fire(e.item, e.event, detail=e.detail, **e.context)
+        manager.fire(e.item, e.payload, detail=e.detail)
 
 
 def both_ways(tmp_path: Path, setup: Setup, page: Page) -> list[str]:
@@ -70,10 +77,10 @@ def both_ways(tmp_path: Path, setup: Setup, page: Page) -> list[str]:
 
 def _tree(manager: StateManager) -> None:
     """A folder ``d`` holding a folder ``e`` holding a file ``f``; a file ``x`` at the root."""
-    manager.fire("d", "remote_appeared", parent=1, name="d", kind="folder")
-    manager.fire("e", "remote_appeared", parent="d", name="e", kind="folder")
-    manager.fire("f", "remote_appeared", parent="e", name="f.txt", ctag="c1")
-    manager.fire("x", "remote_appeared", parent=1, name="x.txt", ctag="c1")
+    manager.fire(None, appeared("d", "d", kind="folder"))
+    manager.fire(None, appeared("e", "e", "d", kind="folder"))
+    manager.fire(None, appeared("f", "f.txt", "e"))
+    manager.fire(None, appeared("x", "x.txt"))
 
 
 def test_a_page_builds_on_what_it_created_and_moved(tmp_path: Path) -> None:
@@ -81,11 +88,11 @@ def test_a_page_builds_on_what_it_created_and_moved(tmp_path: Path) -> None:
         tmp_path,
         _tree,
         [
-            Event("n", "remote_appeared", {"parent": "d", "name": "n", "kind": "folder"}),
-            Event("m", "remote_appeared", {"parent": "n", "name": "m.txt"}),
-            Event("x", "remote_changed", {"parent": "n", "name": "moved.txt"}),
-            Event("m", "remote_changed", {"parent": "e", "name": "m2.txt"}),
-            Event("o", "remote_appeared", {"parent": "n", "name": "o.txt"}),
+            Event(None, appeared("n", "n", "d", kind="folder")),
+            Event(None, appeared("m", "m.txt", "n")),
+            Event("x", changed("x", "moved.txt", "n")),
+            Event("m", changed("m", "m2.txt", "e")),
+            Event(None, appeared("o", "o.txt", "n")),
         ],
     )
     assert any("'moved.txt'" in r for r in rows) and any("'m2.txt'" in r for r in rows)
@@ -96,10 +103,10 @@ def test_an_item_fired_twice_in_a_page_sees_its_first_event(tmp_path: Path) -> N
         tmp_path,
         _tree,
         [
-            Event("x", "hydrate_requested"),
-            Event(5, "hydrate_succeeded", {"cached_hash": "h"}),  # x again, by inode
-            Event("x", "local_modified", {"size": 3}),
-            Event(5, "remote_changed", {"ctag": "c2"}),  # against local edits: CONFLICT
+            Event("x", HydrateRequested()),
+            Event(5, HydrateSucceeded(cached_hash="h1")),  # x again, by inode
+            Event("x", modified(size=3)),
+            Event(5, changed("x", "x.txt", ctag="c2", hash="h2")),  # against local edits
         ],
     )
 
@@ -110,40 +117,41 @@ def test_a_page_refers_to_the_same_id_it_just_created(tmp_path: Path) -> None:
             tmp_path,
             _tree,
             [
-                Event("n", "remote_appeared", {"parent": 1, "name": "n"}),
-                Event("n", "remote_appeared", {"parent": 1, "name": "n"}),
+                Event(None, appeared("n", "n")),
+                Event(None, appeared("n", "n")),
             ],
         )
 
 
 def test_a_purged_subtree_is_gone_for_the_rest_of_the_page(tmp_path: Path) -> None:
     with pytest.raises(InvalidTransition):  # f was purged with d: ABSENT has no remote_changed
-        both_ways(tmp_path, _tree, [Event("d", "remote_deleted"), Event("f", "remote_changed", {})])
-    for number, parent in enumerate(("d", "e", 2, 3)):  # by id or inode, d or its child e
+        both_ways(
+            tmp_path,
+            _tree,
+            [Event("d", RemoteDeleted(writers=False)), Event("f", changed("f", "f.txt"))],
+        )
+    for number, parent in enumerate(("d", "e")):  # d or its child e
         with pytest.raises(UnknownItem):  # purged: no parent any more
             both_ways(
                 tmp_path / f"gone{number}",
                 _tree,
-                [
-                    Event("d", "remote_deleted"),
-                    Event("g", "remote_appeared", {"parent": parent, "name": "g"}),
-                ],
+                [Event("d", RemoteDeleted(writers=False)), Event(None, appeared("g", "g", parent))],
             )
     both_ways(  # and a purged id comes back as a new item with a new inode
         tmp_path / "3",
         _tree,
         [
-            Event("d", "remote_deleted"),
-            Event("f", "remote_appeared", {"parent": 1, "name": "f.txt"}),
-            Event("e", "remote_appeared", {"parent": 1, "name": "e", "kind": "folder"}),
-            Event("g", "remote_appeared", {"parent": "e", "name": "g"}),
+            Event("d", RemoteDeleted(writers=False)),
+            Event(None, appeared("f", "f.txt")),
+            Event(None, appeared("e", "e", kind="folder")),
+            Event(None, appeared("g", "g", "e")),
         ],
     )
 
 
 def _local_file(manager: StateManager) -> None:
     _tree(manager)
-    manager.fire(None, "local_created", parent="d", name="draft.md", size=1)  # inode 6
+    manager.fire(None, created("draft.md", 2, size=1))  # inode 6, in d
 
 
 def test_an_exchanged_id_is_followed_within_the_page(tmp_path: Path) -> None:
@@ -151,9 +159,9 @@ def test_an_exchanged_id_is_followed_within_the_page(tmp_path: Path) -> None:
         tmp_path,
         _local_file,
         [
-            Event(6, "upload_succeeded", {"remote_id": "srv-6", "ctag": "c1"}),
-            Event("srv-6", "remote_changed", {"name": "final.md", "ctag": "c1"}),
-            Event("k", "remote_appeared", {"parent": "d", "name": "k"}),
+            Event(6, UploadSucceeded(remote=remote("srv-6", "draft.md", "d"), snapshot_seq=1)),
+            Event("srv-6", changed("srv-6", "final.md", "d")),
+            Event(None, appeared("k", "k", "d")),
         ],
     )
     assert any("'srv-6'" in r and "'final.md'" in r for r in rows)
@@ -163,9 +171,9 @@ def test_the_id_given_up_in_an_exchange_is_unknown_later_in_the_page(tmp_path: P
     def page(manager: StateManager) -> list[Event]:
         local_id = manager.conn.execute("SELECT item_id FROM items WHERE ino = 6").fetchone()[0]
         return [
-            Event(local_id, "local_modified", {"size": 2}),  # prefetched by its local id
-            Event(6, "upload_succeeded", {"remote_id": "srv-6"}),
-            Event(local_id, "local_modified", {"size": 3}),  # names nothing now: ABSENT
+            Event(local_id, modified(size=2)),  # prefetched by its local id
+            Event(6, UploadSucceeded(remote=remote("srv-6", "draft.md", "d"), snapshot_seq=2)),
+            Event(local_id, modified(size=3)),  # names nothing now: ABSENT
         ]
 
     with pytest.raises(InvalidTransition):
@@ -173,7 +181,8 @@ def test_the_id_given_up_in_an_exchange_is_unknown_later_in_the_page(tmp_path: P
 
     def as_parent(manager: StateManager) -> list[Event]:
         *exchange, _ = page(manager)
-        return [*exchange, Event("n", "remote_appeared", {"parent": exchange[0].item})]
+        gone = str(exchange[0].item)
+        return [*exchange, Event(None, created("n", 2)), Event(None, appeared("n2", "n2", gone))]
 
     with pytest.raises(UnknownItem):  # nor is it a parent any more
         both_ways(tmp_path / "2", _local_file, as_parent)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from onemount.statemachine import compiled
-from onemount.store import StateManager
+from onemount.store import JobReport, Snapshot, StateManager
 from onemount.store.mount_bindings import GUARDS, MountContext
+from tests.store.builders import created
 
 
 def _bootstrap(manager: StateManager, *, reachable: bool) -> str:
@@ -24,19 +25,19 @@ def test_mount_serves_from_metadata_alone_once_it_is_complete(manager: StateMana
 
 
 def test_an_upload_job_resumes_its_session_or_starts_over(manager: StateManager) -> None:
-    item = manager.fire(None, "local_created", parent=1, name="big.iso")
+    item = manager.fire(None, created("big.iso"))
     (job,) = next(iter(manager.conn.execute("SELECT id FROM intents WHERE ino = ?", (item.ino,))))
-    assert manager.fire_upload(job, "start") == "UPLOADING"
-    assert manager.fire_upload(job, "fragment_sent", session_url="https://up/1", offset=10) == (
-        "UPLOADING"
-    )
-    assert manager.fire_upload(job, "process_restarted", retry_after=0) == "WAITING_RETRY"
+    assert manager.start_job(job, Snapshot(seq=1, hash="h", size=10)) == "UPLOADING"
+    manager.job_progress(job, "https://up/1", 10)
+    assert manager.recover_jobs() == 1  # the process died while it was sending
     session = manager.conn.execute(
-        "SELECT session_url, session_offset, attempts FROM intents WHERE id = ?", (job,)
+        "SELECT job_state, session_url, session_offset, attempts, snapshot_hash FROM intents"
+        " WHERE id = ?",
+        (job,),
     ).fetchone()
-    assert session == ("https://up/1", 10, 1)
-    assert manager.fire_upload(job, "retry_due") == "UPLOADING"
-    assert manager.fire_upload(job, "session_lost") == "QUEUED"
+    assert session == ("WAITING_RETRY", "https://up/1", 10, 1, "h")
+    assert manager.start_job(job) == "UPLOADING"  # retry_due: the session is resumed
+    assert manager.set_job_state(job, JobReport("session_lost")) == "QUEUED"
     assert manager.conn.execute(
         "SELECT session_url FROM intents WHERE id = ?", (job,)
     ).fetchone() == (None,)

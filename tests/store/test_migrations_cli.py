@@ -6,16 +6,21 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import apsw
 import pytest
 
 from onemount.store import SCHEMA_VERSION, SchemaError, StateManager, open_reader
+from onemount.store.events import HydrateRequested, RemoteDeleted
 from onemount.store.item_bindings import _UNSENT_DESCENDANT
 from onemount.store.manager import _SUBTREE
+from onemount.store.outbox import ready_jobs
 from onemount.store.schema import expected_objects, schema_objects, version
 from onemount.store.stats import DEPTH_SQL, FILES_PER_DIRECTORY_SQL
+from tests.store.builders import appeared, created
 from tests.store.conftest import fresh_manager
 
 ONEMOUNT = [sys.executable, "-m", "onemount"]
@@ -35,23 +40,47 @@ def _version_0(path: Path) -> None:
     path.touch()  # no tables, user_version 0: what a first open finds
 
 
-def _version_1(path: Path) -> None:
-    conn = apsw.Connection(str(path))
-    conn.execute((FIXTURES / "metadata_v1.sql").read_text())
-    conn.close()
+def _fixture(version_number: int) -> Callable[[Path], None]:
+    def load(path: Path) -> None:
+        conn = apsw.Connection(str(path))
+        conn.execute((FIXTURES / f"metadata_v{version_number}.sql").read_text())
+        conn.close()
 
+    return load
+
+
+_version_1, _version_2 = _fixture(1), _fixture(2)
 
 # A database as each earlier version left it. A new schema version adds the fixture of the
 # version before it here; test_every_earlier_version_has_a_fixture fails until it does.
-EARLIER_VERSIONS = {0: _version_0, 1: _version_1}
+EARLIER_VERSIONS = {0: _version_0, 1: _version_1, 2: _version_2}
+# What an upgrade deliberately changes: version 3 re-queues or sweeps jobs left in a final
+# state (a finished job now leaves the outbox in the transaction that records its outcome).
+_SWEPT = "job_state IN ('COMPLETED', 'CONFLICTED', 'FAILED', 'CANCELLED')"
 
 
-def _contents(conn: apsw.Connection) -> dict[str, list[tuple[object, ...]]]:
+def _contents(
+    conn: apsw.Connection, columns: dict[str, list[str]] | None = None
+) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of each table, in the columns ``columns`` names (default: all of them)."""
+    present = {name for (kind, name) in schema_objects(conn) if kind == "table"}
+    found = {}
+    for table in TABLES:
+        if table not in present:
+            continue
+        names = (columns or {}).get(table) or [
+            r[1] for r in conn.execute(f"PRAGMA table_info({table})")
+        ]
+        where = f" WHERE NOT ({_SWEPT})" if table == "intents" else ""
+        rows = conn.execute(f"SELECT {', '.join(names)} FROM {table}{where}").fetchall()
+        found[table] = sorted(rows, key=repr)
+    return found
+
+
+def _columns(conn: apsw.Connection) -> dict[str, list[str]]:
     present = {name for (kind, name) in schema_objects(conn) if kind == "table"}
     return {
-        table: sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
-        for table in TABLES
-        if table in present
+        t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in TABLES if t in present
     }
 
 
@@ -65,7 +94,8 @@ def test_every_earlier_version_upgrades_to_the_current_one(db_path: Path, start:
     conn = apsw.Connection(str(db_path))
     assert version(conn) == start
     assert schema_objects(conn) == expected_objects(start), "the fixture is not of its version"
-    before = _contents(conn)
+    columns = _columns(conn)
+    before = _contents(conn, columns)
     conn.close()
 
     result = run("store", "migrate", "--db", str(db_path))
@@ -76,7 +106,11 @@ def test_every_earlier_version_upgrades_to_the_current_one(db_path: Path, start:
     assert version(conn) == SCHEMA_VERSION
     # The same tables, indexes and triggers as a database created fresh, and no row lost.
     assert schema_objects(conn) == expected_objects(SCHEMA_VERSION)
-    assert {t: rows for t, rows in _contents(conn).items() if t in before} == before
+    after = {t: rows for t, rows in _contents(conn, columns).items() if t in before}
+    if "intents" in before:  # a job the upgrade queued again was not in ``before``
+        kept = {r[0] for r in before["intents"]}
+        after["intents"] = [r for r in after["intents"] if r[0] in kept]
+    assert after == before
     conn.close()
     checked = run("store", "validate", "--db", str(db_path))
     assert checked.returncode == 0 and "healthy" in checked.stdout, checked.stdout
@@ -87,12 +121,31 @@ def test_an_upgraded_version_1_database_keeps_working(db_path: Path) -> None:
     _version_1(db_path)
     manager = StateManager.open(db_path)  # migrates at open
     assert version(manager.conn) == SCHEMA_VERSION
-    assert manager.fire("ghost", "hydrate_requested").target == "HYDRATING"
-    manager.fire("photos", "remote_deleted")  # a purge walks the subtree through the new index
+    assert manager.fire("ghost", HydrateRequested()).target == "HYDRATING"
+    manager.fire("photos", RemoteDeleted(writers=False))  # a purge walks the subtree (index)
     manager.close()
     stats = json.loads(run("stats", "--json", "--db", str(db_path)).stdout)
     assert stats["kinds"] == {"file": 6, "folder": 3}  # photos took big.jpg and broken.png
     assert stats["directories"]["files_per_directory_max"] == 6  # Docs, its tombstone counted
+    assert run("store", "validate", "--db", str(db_path)).returncode == 0
+
+
+def test_an_upgraded_version_2_database_requeues_the_job_a_crash_lost(db_path: Path) -> None:
+    _version_2(db_path)
+    manager = StateManager.open(db_path)
+    stuck = manager.conn.execute("SELECT ino FROM items WHERE name = 'stuck.txt'").fetchone()[0]
+    assert manager.conn.execute(
+        "SELECT kind, job_state FROM intents WHERE ino = ?", (stuck,)
+    ).fetchall() == [("upload", "QUEUED")]  # its COMPLETED job queued again by the upgrade
+    assert manager.recover_jobs() == 0
+    ready = {(j.name, j.kind) for j in ready_jobs(manager.conn, 2e12)}
+    # stuck.txt waits for nothing (Docs exists); the pending rename of dirty.md is a move
+    assert {("stuck.txt", "upload"), ("renamed.md", "move"), ("draft.txt", "upload")} <= ready
+    row = manager.conn.execute(
+        "SELECT name, remote_name, remote_parent_ino FROM items WHERE name = 'renamed.md'"
+    ).fetchone()
+    assert row == ("renamed.md", "renamed.md", 1)  # v2 kept no server name: taken as the row's
+    manager.close()
     assert run("store", "validate", "--db", str(db_path)).returncode == 0
 
 
@@ -158,8 +211,8 @@ def test_a_file_without_the_schema_is_refused_by_the_readers(db_path: Path) -> N
 
 
 def test_validate_is_quiet_on_a_healthy_database(manager: StateManager, db_path: Path) -> None:
-    manager.fire("d", "remote_appeared", parent=1, name="d", kind="folder")
-    manager.fire(None, "local_created", parent="d", name="x")
+    folder = manager.fire(None, appeared("d", "d", kind="folder"))
+    manager.fire(None, created("x", folder.ino))
     env = {**os.environ, "ONEMOUNT_DB": str(db_path)}
     result = run("store", "validate", env=env)
     assert result.returncode == 0, result.stdout
@@ -168,8 +221,8 @@ def test_validate_is_quiet_on_a_healthy_database(manager: StateManager, db_path:
 
 def test_validate_reports_every_kind_of_damage(db_path: Path) -> None:
     manager = fresh_manager(db_path)
-    a = manager.fire("a", "remote_appeared", parent=1, name="a.txt")
-    b = manager.fire("b", "remote_appeared", parent=1, name="b.txt")
+    a = manager.fire(None, appeared("a", "a.txt"))
+    b = manager.fire(None, appeared("b", "b.txt"))
     conn = manager.conn
     # Damage the file the way a bug or a foreign tool would, past the triggers and constraints.
     conn.execute("PRAGMA foreign_keys = OFF")
@@ -199,9 +252,9 @@ def test_validate_reports_every_kind_of_damage(db_path: Path) -> None:
 
 
 def test_stats_json_counts_what_was_fired(manager: StateManager, db_path: Path) -> None:
-    manager.fire("d", "remote_appeared", parent=1, name="d", kind="folder")
-    manager.fire("f", "remote_appeared", parent="d", name="photo.JPG", size=2048, mtime=1.0)
-    manager.fire(None, "local_created", parent="d", name="notes", size=0)
+    folder = manager.fire(None, appeared("d", "d", kind="folder"))
+    manager.fire(None, appeared("f", "photo.JPG", "d", size=2048, mtime=1.0))
+    manager.fire(None, created("notes", folder.ino, mtime=time.time()))
     result = run("stats", "--json", "--db", str(db_path))
     assert result.returncode == 0, result.stderr
     stats = json.loads(result.stdout)
@@ -220,12 +273,13 @@ def test_stats_json_counts_what_was_fired(manager: StateManager, db_path: Path) 
 _WRITER = """
 import sys
 from onemount.store import Event, StateManager
+from tests.store.builders import appeared
 manager = StateManager.open(sys.argv[1])
 print("ready", flush=True)
 n = 0
 while True:
     page = [f"w{n}-{i}" for i in range(50)]
-    manager.fire_batch([Event(i, "remote_appeared", {"parent": 1, "name": i}) for i in page])
+    manager.fire_batch([Event(None, appeared(i, i)) for i in page])
     n += 1
 """
 

@@ -67,7 +67,10 @@ def test_children_page_by_inode_offset_and_list_pending_creations(manager: State
         after = page[-1]["ino"]
     assert seen == [f.ino for f in made] + [local.ino]
     entries = q.entries(manager.conn, ROOT_INODE, after=made[-2].ino, limit=10)
-    assert [(e.name, e.attrs.ino) for e in entries] == [("n24", made[-1].ino), ("draft.md", local.ino)]
+    assert [(e.name, e.attrs.ino) for e in entries] == [
+        ("n24", made[-1].ino),
+        ("draft.md", local.ino),
+    ]
 
 
 def test_getattr_reads_a_narrow_record(manager: StateManager) -> None:

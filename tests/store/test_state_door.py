@@ -11,11 +11,13 @@ import pytest
 
 import onemount
 from onemount.store import Event, InvalidTransition, StateManager
+from onemount.store.events import UploadSucceeded
 from onemount.store.queries import get
+from tests.store.builders import appeared, remote
 
 
 def test_trigger_refuses_a_state_change_outside_fire(manager: StateManager) -> None:
-    fired = manager.fire("f", "remote_appeared", parent=1, name="a.txt")
+    fired = manager.fire(None, appeared("f", "a.txt"))
     with pytest.raises(apsw.ConstraintError, match=r"only through StateManager\.fire"):
         manager.conn.execute("UPDATE items SET state = 'HYDRATED' WHERE ino = ?", (fired.ino,))
     with pytest.raises(apsw.ConstraintError, match="purged only through"):
@@ -33,7 +35,7 @@ def test_trigger_refuses_a_row_created_outside_fire(manager: StateManager) -> No
 
 
 def test_field_updates_never_touch_state(manager: StateManager) -> None:
-    fired = manager.fire("f", "remote_appeared", parent=1, name="a.txt")
+    fired = manager.fire(None, appeared("f", "a.txt"))
     manager.set_pinned(fired.ino, True)
     manager.set_attrs(fired.ino, mtime=5.0, mode=0o600)
     manager.set_xattr(fired.ino, "user.tag", b"blue")
@@ -43,10 +45,10 @@ def test_field_updates_never_touch_state(manager: StateManager) -> None:
 
 
 def test_a_refused_event_changes_nothing(manager: StateManager) -> None:
-    fired = manager.fire("f", "remote_appeared", parent=1, name="a.txt")
+    fired = manager.fire(None, appeared("f", "a.txt"))
     journal = manager.conn.execute("SELECT count(*) FROM journal").fetchone()
     with pytest.raises(InvalidTransition):
-        manager.fire(fired.ino, "upload_succeeded", remote_id="f")
+        manager.fire(fired.ino, UploadSucceeded(remote=remote("f", "a.txt"), snapshot_seq=0))
     assert manager.conn.execute("SELECT count(*) FROM journal").fetchone() == journal
     row = get(manager.conn, fired.ino)
     assert row is not None and row["state"] == "GHOST"
@@ -58,12 +60,12 @@ def test_a_failing_batch_rolls_back_every_event_and_the_cursor(manager: StateMan
     with pytest.raises(InvalidTransition):
         manager.fire_batch(
             [
-                Event("a", "remote_appeared", {"parent": 1, "name": "a"}),
-                Event("a", "upload_succeeded"),
+                Event(None, appeared("a", "a")),
+                Event("a", UploadSucceeded(remote=remote("a", "a"), snapshot_seq=0)),
             ],
             delta_cursor="c1",
         )
-    assert manager.conn.execute("SELECT count(*) FROM items").fetchone() == (1,)
+    assert manager.conn.execute("SELECT count(*) FROM items").fetchone() == (1,)  # the root
     assert manager.conn.execute("SELECT count(*) FROM kv").fetchone() == (0,)
 
 
