@@ -1,4 +1,5 @@
-"""Two guards around hypercorn, so that one bad request can never stop the fake.
+"""hypercorn as the fake needs it: two guards, so that one bad request can never stop the fake,
+and HTTP/2 windows wide enough for an upload fragment.
 
 A client may be answered before it has sent its whole body: the real service answers an upload
 without a token 401 at once, and a client keeps streaming the rest of its 5 MiB. Over HTTP/2
@@ -8,30 +9,56 @@ pull requests 312, 334 and 365 are not released), and the error leaves the conne
 the trio worker: ``fakegraph serve`` exits and refuses every later request. Plain HTTP/1.1 never
 shows it, which is why a suite over ``http://`` did not.
 
-* :class:`_AnsweredEarlyH2` drops DATA for a stream that is already answered and closed, and
-  still credits it to HTTP/2 flow control, so the client can finish sending and the connection
+* :class:`_FakeH2` drops DATA for a stream that is already answered and closed, and still
+  credits it to HTTP/2 flow control, so the client can finish sending and the connection
   carries on (the fix of hypercorn's pull request 365);
 * :class:`_GuardedTCPServer` keeps any other exception that escapes one connection inside that
   connection: it is logged and the connection closes, the server lives on.
 
-Both replace the names hypercorn looks up when it opens a connection; :func:`install` does it
-once, before the first server starts, and only for this process (the fake's own server).
+:class:`_FakeH2` also opens the flow-control windows (4 MiB a stream, 16 MiB the connection)
+instead of HTTP/2's default 64 KiB, which hypercorn keeps: a 10 MiB fragment then took three
+hundred round trips, and rclone's 20 MiB upload through a local proxy 7.6 s instead of 0.8 s.
+The fake is not what the tests measure; a service front end advertises large windows too.
+
+Both classes replace the names hypercorn looks up when it opens a connection; :func:`install`
+does it once, before the first server starts, and only for this process (the fake's server).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import h2.events
+import h2.settings
 import hypercorn.protocol
 import hypercorn.trio.run
 from hypercorn.protocol.h2 import H2Protocol
 from hypercorn.trio.tcp_server import TCPServer
 
 _log = logging.getLogger("hypercorn.error")
+_STREAM_WINDOW = 4 << 20
+_CONNECTION_WINDOW = 16 << 20
+_DEFAULT_WINDOW = 65_535  # every HTTP/2 connection window starts here (RFC 9113 6.9.2)
 
 
-class _AnsweredEarlyH2(H2Protocol):
+class _FakeH2(H2Protocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Settings are sent as they stand when the connection starts, so the new value goes in
+        # a new Settings (a pending change would only count once the client acknowledged it).
+        codes = h2.settings.SettingCodes
+        values = {codes(code): value for code, value in self.connection.local_settings.items()}
+        values[codes.INITIAL_WINDOW_SIZE] = _STREAM_WINDOW
+        self.connection.local_settings = h2.settings.Settings(client=False, initial_values=values)
+
+    async def initiate(
+        self, headers: list[tuple[bytes, bytes]] | None = None, settings: bytes | None = None
+    ) -> None:
+        await super().initiate(headers, settings)
+        self.connection.increment_flow_control_window(_CONNECTION_WINDOW - _DEFAULT_WINDOW)
+        await self._flush()
+
     async def _handle_events(self, events: list[h2.events.Event]) -> None:
         # One event at a time: handling one may let the app finish and close its stream, so
         # whether a stream is still there is only known when its own event comes.
@@ -56,5 +83,5 @@ class _GuardedTCPServer(TCPServer):
 def install() -> None:
     """Put both guards in place for every hypercorn server this process starts."""
     # The names are imported there, not exported: hence the ignores.
-    hypercorn.protocol.H2Protocol = _AnsweredEarlyH2  # type: ignore[attr-defined]
+    hypercorn.protocol.H2Protocol = _FakeH2  # type: ignore[attr-defined]
     hypercorn.trio.run.TCPServer = _GuardedTCPServer  # type: ignore[attr-defined]
