@@ -11,8 +11,10 @@ in the code), not from what onemount's client happens to send.
 * :mod:`.notify`: socket.io change notifications;
 * :mod:`.admin`: the ``/_fake`` routes tests and tools act through;
 * :mod:`.faults`: fault injection by rule and the request log;
-* :mod:`.oauth`: the identity platform's endpoints, for msal;
+* :mod:`.oauth`: the identity platform's endpoints, for msal and other clients;
+* :mod:`.origin`: the scheme and host written into links (behind a proxy too);
 * :mod:`.server`: serving it with hypercorn, in a thread or in the foreground;
+* :mod:`.hardening`: hypercorn's HTTP/2 made safe for early answers, and wide windows;
 * :mod:`.sample`: the sample drive of the demo.
 
 docs/fakegraph.md is the guide.
