@@ -5,7 +5,7 @@ rclone reaches the fake as ``graph.microsoft.com``: ``HTTPS_PROXY`` points it at
 proxy (tests/interop/proxy.py) that tunnels that name to the fake's TLS port, and ``--ca-cert``
 makes it trust the fake's certificate; its configuration lives in a temporary folder. Nothing on
 the machine changes. It signs in with the fake's own identity routes (the native-client flow)
-and, its access token having expired, refreshes it through the proxy as well.
+and, once its access token has expired, refreshes it through the proxy as well.
 
 What it does is what a user of rclone does, and each answer is held to the fake's own view of
 the drive (the in-process ``FakeDrive``), not to anything onemount's client computes: a
@@ -143,13 +143,13 @@ def _sign_in(origin: str, ca: Path) -> dict[str, Any]:
 
 
 def _config(fake: FakeGraph, tokens: dict[str, Any]) -> str:
-    """rclone's remote for the drive, its access token already expired: rclone's first act
-    is a refresh through the proxy, at the identity platform's real address."""
+    """rclone's remote for the drive, as ``rclone config`` would write it after sign-in."""
+    expiry = datetime.fromtimestamp(time.time() + tokens["expires_in"], UTC)
     token = {
         "access_token": tokens["access_token"],
         "token_type": "Bearer",
         "refresh_token": tokens["refresh_token"],
-        "expiry": "2000-01-01T00:00:00Z",
+        "expiry": expiry.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     return (
         "[fake]\ntype = onedrive\n"
@@ -200,21 +200,30 @@ def _expected(drive: FakeDrive, path: str, item: Item) -> dict[str, Any]:
     return entry
 
 
-def test_rclone_refreshed_its_token_through_the_proxy(rclone: Rclone) -> None:
-    """The expired access token sent rclone to login.microsoftonline.com first; the rotated
-    refresh token it got back is in its config, and the old one is spent."""
-    before = json.loads(_token_line(rclone.config))
+def test_rclone_refreshes_its_token_through_the_proxy(rclone: Rclone) -> None:
+    """An expired access token sends rclone to login.microsoftonline.com first (through the
+    proxy, to the fake's token route, as a public client); the rotated refresh token it gets
+    back is in its config and opens Graph."""
+    before = _token(rclone.config)
+    _set_token(rclone.config, {**before, "expiry": "2000-01-01T00:00:00Z"})
     rclone.run("lsjson", "--max-depth", "1", "fake:")
-    after = json.loads(_token_line(rclone.config))
+    after = _token(rclone.config)
     assert after["refresh_token"] != before["refresh_token"]
     assert after["access_token"] != before["access_token"]
     assert rclone.fake.authority.check_bearer(f"Bearer {after['access_token']}")
     assert "login.microsoftonline.com:443" in rclone.proxy.tunnels
 
 
-def _token_line(config: Path) -> str:
+def _token(config: Path) -> dict[str, Any]:
     (line,) = [x for x in config.read_text().splitlines() if x.startswith("token = ")]
-    return line.removeprefix("token = ")
+    token: dict[str, Any] = json.loads(line.removeprefix("token = "))
+    return token
+
+
+def _set_token(config: Path, token: dict[str, Any]) -> None:
+    lines = config.read_text().splitlines()
+    kept = [x if not x.startswith("token = ") else f"token = {json.dumps(token)}" for x in lines]
+    config.write_text("\n".join(kept) + "\n")
 
 
 def test_a_recursive_listing_equals_the_fakes_own_walk(rclone: Rclone) -> None:
