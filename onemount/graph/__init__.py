@@ -30,11 +30,12 @@ from onemount.graph.errors import (
     ServerError,
     Throttled,
 )
-from onemount.graph.items import Drive, DriveItem, ItemKind, Quota, RemoteRef
+from onemount.graph.items import Drive, DriveItem, ItemKind, Quota, RejectedItem, RemoteRef
 from onemount.graph.outcomes import NullListener, OutcomeListener
 from onemount.graph.paging import Page, Pages
 from onemount.graph.policy import RetryPolicy
 from onemount.graph.sessions import JsonSessionStore, SessionRecord, SessionStore
+from onemount.graph.subscriptions import SocketIoSubscription
 from onemount.graph.tokens import StaticToken, TokenProvider
 from onemount.graph.upload import FileTimes, NewItem, Replace, UploadTarget
 
@@ -66,6 +67,7 @@ __all__ = [
     "Quota",
     "QuotaExceeded",
     "RangeNotSatisfiable",
+    "RejectedItem",
     "RemoteRef",
     "Replace",
     "ResyncRequired",
@@ -73,6 +75,7 @@ __all__ = [
     "ServerError",
     "SessionRecord",
     "SessionStore",
+    "SocketIoSubscription",
     "StaticToken",
     "Throttled",
     "TokenProvider",
