@@ -60,16 +60,25 @@ def _bool(raw: object) -> bool:
 
 
 def _positive_int(raw: object) -> int:
-    value = int(str(raw)) if not isinstance(raw, bool) else None
-    if value is None or value < 1:
-        raise ValueError(f"{raw!r} is not a whole number of at least 1")
+    problem = ValueError(f"{raw!r} is not a whole number of at least 1")
+    if isinstance(raw, bool):
+        raise problem
+    try:
+        value = int(str(raw))
+    except ValueError:
+        raise problem from None
+    if value < 1:
+        raise problem
     return value
 
 
 def _seconds(raw: object) -> float:
     if isinstance(raw, bool):
         raise ValueError(f"{raw!r} is not a number of seconds")
-    value = float(str(raw))
+    try:
+        value = float(str(raw))
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a number of seconds") from None
     if not value >= 0:
         raise ValueError(f"{raw!r} is not a number of seconds")
     return value
