@@ -33,6 +33,7 @@ def test_table_agrees_with_python_statemachine(name: str) -> None:
                 if not all(constraint(valuation) for constraint in spec.constraints):
                     continue
                 expected = reference_outcome(spec, state, event, valuation)
+                got: tuple[str | None, tuple[str, ...]]
                 try:
                     transition = machine.resolve(state, event, valuation)
                     got = (transition.target, transition.effects)
