@@ -1,0 +1,113 @@
+"""What the kernel holds of the mount, and how the engine's changes are pushed into it.
+
+:class:`KernelView` keeps the kernel's lookup count of every inode it knows (raised by each
+successful lookup, create, mkdir and each readdirplus entry the kernel accepted; lowered by
+``forget``) and the inodes whose bytes changed under the kernel's page cache. It is plain
+bookkeeping, so the :class:`~onemount.fs.operations.Operations` work the same without a kernel.
+
+:class:`KernelSink` is the engine's :class:`~onemount.engine.sink.InvalidationSink` for a live
+mount. A remote change the engine applied must be visible at once, not when an entry or
+attribute timeout runs out, so it drops the kernel's entry for a name
+(``invalidate_entry_async``, pyfuse3's own queue thread) and the attributes or pages of an
+inode (``invalidate_inode``). The latter is synchronous and may wait for a page lock that a
+read in progress holds, a read which only the trio thread can answer: called there it could
+deadlock, so it runs on a thread of its own. Inodes and folders the kernel does not know are
+skipped: nothing of them is cached.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+
+import pyfuse3
+
+from onemount.store import ROOT_INODE
+
+log = logging.getLogger("onemount.fs")
+
+
+class KernelView:
+    """Lookup counts per inode, and the inodes whose cached pages are out of date."""
+
+    def __init__(self) -> None:
+        self._lookups: dict[int, int] = {}
+        self._stale: set[int] = set()
+
+    def looked_up(self, ino: int) -> None:
+        self._lookups[ino] = self._lookups.get(ino, 0) + 1
+
+    def forget(self, ino: int, count: int) -> None:
+        left = self._lookups.get(ino, 0) - count
+        if left > 0:
+            self._lookups[ino] = left
+        else:
+            self._lookups.pop(ino, None)
+
+    def lookups(self, ino: int) -> int:
+        return self._lookups.get(ino, 0)
+
+    def knows(self, ino: int) -> bool:
+        """Whether the kernel may hold an entry, attributes or pages of ``ino``."""
+        return ino == ROOT_INODE or ino in self._lookups
+
+    def known(self) -> int:
+        """How many inodes the kernel holds (a figure for status and tests)."""
+        return len(self._lookups)
+
+    def content_changed(self, ino: int) -> None:
+        """``ino``'s bytes changed: its next open must not keep the kernel's pages."""
+        self._stale.add(ino)
+
+    def keep_cache(self, ino: int) -> bool:
+        """For an open of ``ino``: may the kernel keep the pages it has? (Once per change.)"""
+        if ino in self._stale:
+            self._stale.discard(ino)
+            return False
+        return True
+
+
+class KernelSink:
+    """The engine's invalidation sink on a mounted file system (see the module docstring)."""
+
+    def __init__(self, kernel: KernelView) -> None:
+        self.kernel = kernel
+        self._queue: queue.SimpleQueue[tuple[int, bool] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Begin invalidating (call once the file system is mounted)."""
+        self._thread = threading.Thread(
+            target=self._invalidate_inodes, name="onemount-invalidate", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop before the session closes: pyfuse3 must not be called after ``close``."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
+
+    # -- InvalidationSink ----------------------------------------------------------------------
+
+    def entry_changed(self, parent: int, name: str) -> None:
+        if self._thread is not None and self.kernel.knows(parent):
+            pyfuse3.invalidate_entry_async(parent, name.encode(), ignore_enoent=True)
+
+    def inode_changed(self, ino: int, *, content: bool) -> None:
+        if content:
+            self.kernel.content_changed(ino)
+        if self._thread is not None and self.kernel.knows(ino):
+            self._queue.put((ino, not content))
+
+    def _invalidate_inodes(self) -> None:
+        while (job := self._queue.get()) is not None:
+            ino, attr_only = job
+            try:
+                pyfuse3.invalidate_inode(ino, attr_only)
+            except FileNotFoundError:
+                pass  # the kernel forgot it meanwhile: nothing cached to drop
+            except OSError as exc:
+                log.warning("invalidating inode %d: %s", ino, exc)
