@@ -93,6 +93,7 @@ class World:
     row_name: int = 0  # what the row holds
     server_name: int | None = None  # where the server has it
     sent_name: int | None = None  # what the create or move in flight carries
+    sending_create: bool = False  # the job in flight creates the item (it carries sent_name)
     move_acked: bool = False  # the server applied the move; the reply is not processed yet
     arrival: str | None = None  # another item arrived under our name: "ours" or "foreign"
 
@@ -154,6 +155,7 @@ def guard_values(node: Node) -> dict[str, bool]:
         "is_upload_echo": file and w.snapshot is not None and w.server == w.snapshot,
         "hydration_current": file and w.fetch is not None and w.fetch == w.known,
         "matches_arrival": w.arrival == "ours" and "exists_remotely" not in f,
+        "remote_matches_local": file and w.local is not None and w.server == w.local,
         "changed_during_upload": file and w.snapshot is not None and w.local != w.snapshot,
         "placement_changed_since_sent": w.sent_name is not None and w.row_name != w.sent_name,
         "has_unsent_descendants": False,
@@ -214,7 +216,10 @@ def _world_allows(node: Node, event: str) -> bool:
             return exists and w.server is not None
         case "remote_deleted":
             return exists and w.server is None
-        case "delete_confirmed" | "delete_rejected":
+        case "delete_confirmed":
+            # Our DELETE carries If-Match: a version we have not seen makes it a 412.
+            return "pending_delete" in f and w.server in (None, w.known)
+        case "delete_rejected":
             return "pending_delete" in f
         case "name_collided":
             return w.arrival is not None
@@ -270,6 +275,9 @@ def _adopt_remote_identity(x: _Facts) -> None:
         x["server"] = x.fresh(_CONTENT_SLOTS)
     x["server_name"] = x["row_name"]
     x["known"] = x["server"]
+    x["upload_acked"] = False  # the create's reply, if it comes, finds the item known by id
+    x["snapshot"] = None if x["sending_create"] else x["snapshot"]
+    _end_create(x)
 
 
 def _start_hydration(x: _Facts) -> None:
@@ -298,8 +306,14 @@ def _drop_cached_content(x: _Facts) -> None:
 def _cancel_upload(x: _Facts) -> None:
     x["snapshot"] = None
     x["upload_acked"] = False
-    if "exists_remotely" not in x.fields_before:
+    _end_create(x)
+
+
+def _end_create(x: _Facts) -> None:
+    """The create in flight is over (answered, adopted, cancelled): its name is no longer sent."""
+    if x["sending_create"]:
         x["sent_name"] = None
+        x["sending_create"] = False
 
 
 def _cancel_all(x: _Facts) -> None:
@@ -312,8 +326,7 @@ def _adopt_uploaded_version(x: _Facts) -> None:
     x["known"] = x["snapshot"]
     x["snapshot"] = None
     x["upload_acked"] = False
-    if "exists_remotely" not in x.fields_before:
-        x["sent_name"] = None
+    _end_create(x)
 
 
 def _complete_move(x: _Facts) -> None:
@@ -450,12 +463,17 @@ def env_step(node: Node, event: str) -> Node | None:
         case "upload_start" if node.state == "DIRTY_LOCAL" and w.snapshot is None:
             if f & {"pending_upload", "pending_mkdir"}:
                 content = FOLDER if w.is_directory else w.local
-                new = replace(w, snapshot=content, sent_name=w.sent_name if exists else w.row_name)
+                if exists:
+                    new = replace(w, snapshot=content)
+                else:
+                    new = replace(w, snapshot=content, sent_name=w.row_name, sending_create=True)
         case "server_accepts_upload" if w.snapshot is not None and not w.upload_acked:
             new = _server_accepts(w, exists)
         case "download_restart" if "hydration_active" in f and w.fetch not in (None, w.known):
             new = replace(w, fetch=w.known)
         case "move_send" if "pending_move" in f and w.sent_name is None and exists:
+            if w.sending_create:
+                return None
             if "pending_delete" in f:
                 return None  # a move waits behind a pending delete
             new = replace(w, sent_name=w.row_name)
@@ -569,8 +587,7 @@ def _event_facts(node: Node, event: str, v: Mapping[str, bool]) -> _Facts:
         x.delivered, x["fetch"] = w.fetch, None
     elif event in {"upload_failed", "upload_conflicted"}:
         x["snapshot"], x["upload_acked"] = None, False
-        if "exists_remotely" not in node.fields:
-            x["sent_name"] = None
+        _end_create(x)
     elif event == "delete_confirmed":
         x["server"] = x["server_name"] = None
     elif event == "resolve_keep_remote":
@@ -643,9 +660,16 @@ _WRITABLE = frozenset({"HYDRATED", "DIRTY_LOCAL", "CONFLICT", "ERROR"})
 
 def _no_loss(before: Node, event: str, after: Node, forked: bool) -> Iterator[Violation]:
     w0, w, state, f = before.world, after.world, after.state, after.fields
-    if event in USER_DISCARDS or event in LOCAL_WRITES:
+    if event in USER_DISCARDS:
         return
-    version = w0.local
+    if event in LOCAL_WRITES and not w.is_directory and (not w.unsent or w.local is None):
+        # A write supersedes older unsent bytes, but its own bytes must be kept.
+        yield Violation(
+            "unsent local bytes are never discarded",
+            f"the bytes {event} wrote are gone ({state})",
+        )
+        return
+    version = None if event in LOCAL_WRITES else w0.local
     lost = (
         w0.unsent
         and version is not None

@@ -216,6 +216,15 @@ def matches_arrival(ctx: GuardContext) -> bool:
     return arrival.hash is not None and arrival.hash in hashes
 
 
+def remote_matches_local(ctx: GuardContext) -> bool:
+    """The server's content is the bytes we hold (their hash is known and equal)."""
+    row = ctx.row
+    if row is None or row["kind"] == "folder" or row["cached_hash"] in (None, UNHASHED):
+        return False
+    remote: RemoteState = ctx.payload.remote  # type: ignore[attr-defined]
+    return remote.hash is not None and remote.hash == row["cached_hash"]
+
+
 def placement_changed_since_sent(ctx: GuardContext) -> bool:
     """The create or move the server confirmed carried another name or parent than the row's.
 
@@ -245,6 +254,7 @@ GUARDS: Mapping[str, Callable[[GuardContext], bool]] = {
     "is_upload_echo": is_upload_echo,
     "hydration_current": hydration_current,
     "matches_arrival": matches_arrival,
+    "remote_matches_local": remote_matches_local,
     "placement_changed_since_sent": placement_changed_since_sent,
 }
 

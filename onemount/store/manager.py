@@ -44,6 +44,7 @@ from onemount.store.events import (
     NameCollided,
     Payload,
     RemoteAppeared,
+    RemoteDeleted,
     RemoteState,
     VirtualCreated,
 )
@@ -590,36 +591,22 @@ class StateManager:
 
         Delta can list our new file (under the name the create carried) before the create's
         reply arrives; when the user renamed it meanwhile, the ingest saw no local item there
-        and made a second row. It is clean by construction (a fresh GHOST): it is purged here,
-        in the transaction that gives ``row`` the id, so the inode the user holds keeps it.
+        and made a second row. It is clean by construction (a fresh GHOST): it goes here, through
+        the spec's ``remote_deleted``, in the transaction that gives ``row`` the id, so the inode
+        the user holds keeps it.
         """
         other = self.ino_of(remote_id)
         if other is None or other == row["ino"]:
             return
-        twin = self.load(other)
+        twin = self.peek(other)
         if twin is None:
             return
         if twin["has_local_changes"] or twin["kind"] != row["kind"]:
             raise NameTaken(
                 f"server item {remote_id!r} is held by inode {other}, which has local changes"
             )
-        now = self._clock()
-        detail = f"the echo of inode {row['ino']}'s own create"
-        self._tx.journal.append(
-            (
-                other,
-                twin["item_id"],
-                "item",
-                twin["state"],
-                "absorbed",
-                "REMOVED",
-                now,
-                self.worker,
-                detail,
-            )
-        )
-        self.conn.execute("DELETE FROM items WHERE ino = ?", (other,))
-        self._tx.forget(other, twin["item_id"])
+        # Through the spec like any removal: to this store the twin is an item that left.
+        self.apply(other, RemoteDeleted(writers=False), f"the echo of inode {row['ino']}'s create")
 
     def _apply_intents(self, row: Row, operations: list[tuple[str, str]], now: float) -> None:
         """Run the outbox operations the effects queued, coalesced per item."""

@@ -357,12 +357,6 @@ def test_a_failed_upload_dropping_the_pending_move_is_caught(tmp_path: Path) -> 
     assert path[-1] == "--upload_failed--> ERROR"
 
 
-@pytest.mark.xfail(
-    raises=KeyError,  # no counterexample for the property at all
-    strict=True,
-    reason="itemworld._no_loss exempts local writes from the no-loss check entirely, so a write"
-    " that throws away the dirty bytes (its own included) passes; reported to the lead",
-)
 def test_an_overwrite_discarding_dirty_bytes_is_caught(tmp_path: Path) -> None:
     """O_TRUNC over a dirty file that is not open for writing drops old and new bytes alike."""
     mutation = Mutation(

@@ -124,7 +124,11 @@ def _seed(
         "etag": "e0" if remote else None,
         "ctag": "c0" if remote and not v["is_directory"] else None,
         "remote_hash": "h0" if remote and not v["is_directory"] else None,
-        "cached_hash": ("h0" if remote else "h-local") if _cached(state, v) else None,
+        "cached_hash": (
+            ("h0" if remote and not v["has_local_changes"] else "h-local")
+            if _cached(state, v)
+            else None
+        ),
         "pinned": int(v["pinned"]),
         "pending_remote": int(not remote),
         "has_local_changes": int(v["has_local_changes"]),
@@ -194,10 +198,9 @@ def _payload(t: TransitionSpec, v: dict[str, bool], name: str) -> Payload:
     file = not v["is_directory"]
     changed = v["content_changed"]
     if t.event == "remote_changed":
-        if v["is_upload_echo"]:
-            digest = "h-new" if changed else "h0"
-        else:
-            digest = "h-new" if changed else "h0"
+        digest = "h-new" if changed else "h0"
+        if v["remote_matches_local"]:
+            digest = "h-local"  # the bytes we hold, e.g. an upload whose reply was lost
         ctag = ("c-new" if changed else "c0") if file else None
         remote = _remote(name, v, hash=digest if file else None, ctag=ctag)
         return RemoteChanged(remote=remote, writers=v["has_writers"])

@@ -549,3 +549,47 @@ def test_a_remote_change_to_an_unknown_parent_is_held_not_refused(manager: State
     assert [h.id for h in report.held] == ["A"]
     assert q.lookup(manager.conn, ROOT_INODE, "a.txt") is not None
     assert isinstance(changed("A", "a.txt"), RemoteChanged)
+
+
+def test_case05_an_upload_whose_reply_was_lost_is_not_a_conflict(manager: StateManager) -> None:
+    """The upload reached the server, its reply did not: delta then reports our own bytes."""
+    ino = hydrated(manager, "A", "a.txt", hash="v1")
+    manager.fire(ino, modified(cached_hash="v2-ours"))
+    intent = job(manager, ino, "upload")
+    manager.start_job(
+        intent, Snapshot(seq=manager.upload_snapshot_seq(ino), hash="v2-ours", size=5)
+    )
+    manager.finish_job(
+        intent, JobReport("permanent_error", error="timeout"), UploadFailed(failure=failure())
+    )
+    assert row(manager, ino)["state"] == "ERROR"
+    ingest(manager, [remote("A", "a.txt", hash="v2-ours", ctag="c2")], cursor="c", writers=set())
+    after = row(manager, ino)
+    assert (after["state"], after["has_local_changes"], after["last_error"]) == (
+        "HYDRATED",
+        0,
+        None,
+    )
+
+
+def test_case04_the_early_echo_of_a_renamed_create_goes_through_the_spec(
+    manager: StateManager,
+) -> None:
+    mine = manager.fire(None, created("draft.txt"))
+    seq = manager.upload_snapshot_seq(mine.ino)
+    intent = job(manager, mine.ino, "upload")
+    manager.start_job(intent, Snapshot(seq=seq, hash="h", size=0))
+    manager.fire(mine.ino, LocalRenamed(parent=ROOT_INODE, name="final.txt"))
+    # delta lists our create under the name it carried, before its reply: a second row
+    ingest(manager, [remote("S", "draft.txt", hash="h")], cursor="c", writers=set())
+    assert len(q.children(manager.conn, ROOT_INODE)) == 2
+    reply = remote("S", "draft.txt", hash="h")
+    manager.finish_job(
+        intent, JobReport("succeeded"), UploadSucceeded(remote=reply, snapshot_seq=seq)
+    )
+    assert [r["ino"] for r in q.children(manager.conn, ROOT_INODE)] == [mine.ino]
+    journal = manager.conn.execute(
+        "SELECT event, to_state, detail FROM journal WHERE item_id = 'S' AND ino <> ?", (mine.ino,)
+    ).fetchall()
+    assert journal[-1][:2] == ("remote_deleted", "REMOVED")
+    assert row(manager, mine.ino)["remote_id"] == "S" and pending(manager, mine.ino) == {"move"}
