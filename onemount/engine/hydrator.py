@@ -155,7 +155,10 @@ class Hydrator:
         self._order = itertools.count()
         self._lot = trio.lowlevel.ParkingLot()
         self._failures: dict[int, tuple[int, float]] = {}  # ino -> (failures, retry at)
+        self._idle = trio.Event()
         self.draw: Callable[[], float] = random.random
+        #: The wait after a download failed for good before it may be tried again.
+        self.failed_backoff = _FAILED
 
     # -- what the engine and LocalOps call -------------------------------------------------------
 
@@ -210,6 +213,16 @@ class Hydrator:
 
     def downloading(self, ino: int) -> bool:
         return ino in self._downloads
+
+    def retry_at(self, ino: int) -> float | None:
+        """The trio time before which a failed download of ``ino`` is not tried again."""
+        found = self._failures.get(ino)
+        return None if found is None else found[1]
+
+    async def idle(self) -> None:
+        """Return once no download is queued or running (tests, ``onemount pin --wait``)."""
+        while self._downloads:
+            await self._idle.wait()
 
     async def wait_for(self, ino: int, offset: int, size: int, *, timeout: float) -> None:
         """Return once ``[offset, offset + size)`` of ``ino`` can be read, or raise why not.
@@ -319,6 +332,9 @@ class Hydrator:
             if self._downloads.get(download.ino) is download:
                 del self._downloads[download.ino]
             download.announce(download.have)
+            if not self._downloads:
+                self._idle.set()
+                self._idle = trio.Event()
 
     # -- one download ----------------------------------------------------------------------------
 
@@ -443,7 +459,7 @@ class Hydrator:
         self, ino: int, reason: str, *, temporary: bool = False, cause: BaseException | None = None
     ) -> None:
         failures = self._failures.get(ino, (0, 0.0))[0] + 1
-        retry_at = trio.current_time() + _FAILED.delay(failures, self.draw())
+        retry_at = trio.current_time() + self.failed_backoff.delay(failures, self.draw())
         self._failures[ino] = (failures, retry_at)
         path = q.path_of(self._engine.store.reader, ino) or f"inode {ino}"
         log.error("%s: download failed: %s", path, reason)
