@@ -174,6 +174,7 @@ class OutboxWorker:
         self._ours: dict[str, set[str]] = {}
         self.draw: Callable[[], float] = random.random
         self.completed = 0  # jobs finished (any outcome), for tests and status
+        self._ended = trio.Event()
 
     # -- what the engine calls -------------------------------------------------------------------
 
@@ -206,6 +207,10 @@ class OutboxWorker:
                 await settled.wait()
         finally:
             self._draining -= 1
+
+    async def job_ended(self) -> None:
+        """Wait for the next job to end, whatever its outcome (tests, status)."""
+        await self._ended.wait()
 
     def busy(self) -> bool:
         """A job is in flight or ready to start."""
@@ -336,6 +341,8 @@ class OutboxWorker:
             if flight.snapshot is not None and not self._has_intent(job.id):
                 discard(flight.snapshot.path)
             self.completed += 1
+            self._ended.set()
+            self._ended = trio.Event()
             # A finished upload frees no one else (a buffered job is checked when it starts);
             # a mkdir, a move or a delete may: children, or a name, wait for it.
             self._requery = self._requery or job.kind != "upload"
