@@ -167,6 +167,7 @@ async def mounted(
     server: Served,
     cache_dir: Path,
     config: EngineConfig = TEST_CONFIG,
+    /,
     **graph: Any,
 ) -> AsyncIterator[Mount]:
     """A running engine on ``cache_dir`` against ``server`` (see the module doc)."""
@@ -207,9 +208,9 @@ async def quiet(mount: Mount, within: float = 60.0) -> None:
             cycle = await engine.delta.sync()
             if cycle.error is not None or cycle.outcome is None:
                 continue
-            if not cycle.outcome.changed and not engine.outbox.busy():
-                if not engine.pending_changes():
-                    return
+            changed = cycle.outcome.changed or engine.outbox.busy()
+            if not changed and not engine.pending_changes():
+                return
 
 
 def _only_parked(engine: Engine) -> bool:

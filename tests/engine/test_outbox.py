@@ -277,7 +277,7 @@ def test_server_errors_are_retried_until_they_pass(tmp_path: Path) -> None:
                     "SELECT count(*) FROM journal WHERE machine = 'upload'"
                     " AND event = 'transient_error'"
                 ).fetchone()
-                assert errors[0] >= 1
+                assert errors is not None and errors[0] >= 1
 
         trio.run(main)
 
