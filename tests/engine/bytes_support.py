@@ -217,7 +217,7 @@ def _only_parked(engine: Engine) -> bool:
     found = engine.store.reader.execute(
         "SELECT count(*) FROM intents WHERE job_state <> 'PARKED'"
     ).fetchone()
-    return int(found[0]) == 0 and engine.connectivity.state != "ONLINE"
+    return found is not None and int(found[0]) == 0 and engine.connectivity.state != "ONLINE"
 
 
 async def local_tree(engine: Engine, folder: int = ROOT_INODE, prefix: str = "") -> dict[str, Any]:

@@ -1,0 +1,253 @@
+"""LocalOps, the FUSE layer's side of the engine: POSIX as a program sees it, the spec underneath.
+
+Each test drives ``LocalOps`` directly against a whole engine on the fake, and checks what a
+program would see (bytes, sizes, errnos), what the store recorded (its journal: which events,
+how many) and what reached the server.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+import trio
+
+from onemount.engine.errors import EngineError
+from onemount.store import ROOT_INODE, NameTaken, NotEmpty
+from tests.engine.bytes_support import Mount, assert_trees_equal, mounted, quiet, with_config
+from tests.engine.harness import served
+
+MiB = 1 << 20
+
+
+def events(mount: Mount, ino: int) -> list[str]:
+    rows = mount.engine.store.reader.execute(
+        "SELECT event FROM journal WHERE ino = ? AND machine = 'item' ORDER BY seq", (ino,)
+    )
+    return [str(e) for (e,) in rows]
+
+
+def test_the_first_write_is_an_event_and_the_rest_are_coalesced(tmp_path: Path) -> None:
+    with served(tmp_path / "fake") as server:
+        drive = server.graph.drive
+        drive.put_bytes(drive.root_id, "log.txt", b"start\n")
+
+        async def main() -> None:
+            async with mounted(server, tmp_path / "cache", with_config(upload_idle_delay=60)) as m:
+                await quiet(m)
+                ino = m.ino("/log.txt")
+                handle = await m.local.open(ino, write=True, truncate=False)
+                size = 6
+                for n in range(200):
+                    line = f"line {n}\n".encode()
+                    assert await m.local.write(handle.fh, size, line) == len(line)
+                    size += len(line)
+                    attrs = m.local.attrs(ino)
+                    assert attrs is not None and attrs.size == size  # what stat shows, at once
+                assert events(m, ino).count("local_modified") == 1
+                await m.local.release(handle.fh)
+                row = m.row("/log.txt")
+                assert (row["state"], row["size"]) == ("DIRTY_LOCAL", size)
+                assert row["local_change_seq"] >= 2  # the later writes were noted
+                await m.engine.outbox.drain()
+                await quiet(m)
+                tree = await assert_trees_equal(m)
+                assert tree["/log.txt"].endswith(b"line 199\n")
+
+        trio.run(main)
+
+
+def test_o_trunc_and_truncate_to_zero_replace_a_ghost_without_a_download(tmp_path: Path) -> None:
+    with served(tmp_path / "fake") as server:
+        drive = server.graph.drive
+        drive.put_bytes(drive.root_id, "a.txt", os.urandom(MiB))
+        drive.put_bytes(drive.root_id, "b.txt", os.urandom(MiB))
+
+        async def main() -> None:
+            async with mounted(server, tmp_path / "cache") as m:
+                await quiet(m)
+                await m.overwrite("/a.txt", b"new a")
+                await m.local.truncate(m.ino("/b.txt"), 0)
+                assert events(m, m.ino("/a.txt"))[-1] == "local_overwritten"
+                assert events(m, m.ino("/b.txt"))[-1] == "local_overwritten"
+                await quiet(m)
+                assert await assert_trees_equal(m) == {"/a.txt": b"new a", "/b.txt": b""}
+                assert not m.requests("GET", "/content")  # nothing was downloaded
+
+        trio.run(main)
+
+
+def test_truncate_to_a_size_keeps_the_bytes_before_it(tmp_path: Path) -> None:
+    data = os.urandom(3 * MiB)
+    with served(tmp_path / "fake") as server:
+        drive = server.graph.drive
+        drive.put_bytes(drive.root_id, "cut.bin", data)
+
+        async def main() -> None:
+            async with mounted(server, tmp_path / "cache") as m:
+                await quiet(m)
+                await m.local.truncate(m.ino("/cut.bin"), 1000)
+                await m.local.truncate(m.ino("/cut.bin"), 1500)  # grown again: zeros
+                await quiet(m)
+                tree = await assert_trees_equal(m)
+                assert tree == {"/cut.bin": data[:1000] + bytes(500)}
+
+        trio.run(main)
+
+
+def test_a_deleted_file_stays_readable_and_writable_while_open(tmp_path: Path) -> None:
+    with served(tmp_path / "fake") as server:
+        drive = server.graph.drive
+        drive.put_bytes(drive.root_id, "open.txt", b"still here")
+
+        async def main() -> None:
+            async with mounted(server, tmp_path / "cache") as m:
+                await quiet(m)
+                ino = m.ino("/open.txt")
+                handle = await m.local.open(ino, write=True, truncate=False)
+                await m.local.unlink(ROOT_INODE, "open.txt")
+                assert await m.local.read(handle.fh, 0, 100) == b"still here"
+                await m.local.write(handle.fh, 10, b", and more")
+                assert await m.local.read(handle.fh, 0, 100) == b"still here, and more"
+                assert m.engine.cache.content(ino).exists()
+                await m.local.release(handle.fh)
+                assert not m.engine.cache.content(ino).exists()  # gone with the last close
+                await quiet(m)
+                assert await assert_trees_equal(m) == {}
+
+        trio.run(main)
+
+
+def test_a_new_file_renamed_over_a_remote_one_keeps_its_id(tmp_path: Path) -> None:
+    with served(tmp_path / "fake") as server:
+        drive = server.graph.drive
+        item, _ = drive.put_bytes(drive.root_id, "doc.txt", b"old version")
+
+        async def main() -> None:
+            async with mounted(server, tmp_path / "cache", with_config(upload_idle_delay=60)) as m:
+                await quiet(m)
+                target = m.ino("/doc.txt")
+                temp = await m.write("/.doc.txt.swp", b"new version")
+                holder = await m.local.rename(
+                    ROOT_INODE, ".doc.txt.swp", ROOT_INODE, "doc.txt", noreplace=False
+                )
+                assert holder == target  # the name keeps its inode...
+                assert (
+                    m.engine.store.reader.execute(
+                        "SELECT 1 FROM items WHERE ino = ?", (temp,)
+                    ).fetchone()
+                    is None
+                )  # ...and the temporary's row is gone
+                assert await m.read("/doc.txt") == b"new version"
+                await m.engine.outbox.drain()
+                await quiet(m)
+                assert await assert_trees_equal(m) == {"/doc.txt": b"new version"}
+                assert m.row("/doc.txt")["remote_id"] == item.id  # the server's item, replaced
+                assert drive.get(item.id).name == "doc.txt"
+                assert not m.requests("DELETE", "/items/")  # nothing deleted on the server
+
+        trio.run(main)
+
+
+def test_an_uploaded_file_renamed_over_another_replaces_it(tmp_path: Path) -> None:
+    with served(tmp_path / "fake") as server:
+        drive = server.graph.drive
+        source, _ = drive.put_bytes(drive.root_id, "source.txt", b"source")
+        drive.put_bytes(drive.root_id, "target.txt", b"target")
+
+        async def main() -> None:
+            async with mounted(server, tmp_path / "cache") as m:
+                await quiet(m)
+                moved = m.ino("/source.txt")
+                holder = await m.local.rename(
+                    ROOT_INODE, "source.txt", ROOT_INODE, "target.txt", noreplace=False
+                )
+                assert holder == moved
+                await quiet(m)
+                assert await assert_trees_equal(m) == {"/target.txt": b"source"}
+                assert drive.get(source.id).name == "target.txt"
+
+        trio.run(main)
+
+
+def test_names_and_kinds_are_refused_as_posix_says(tmp_path: Path) -> None:
+    with served(tmp_path / "fake") as server:
+
+        async def main() -> None:
+            async with mounted(server, tmp_path / "cache") as m:
+                await quiet(m)
+                await m.mkdir("/dir")
+                await m.write("/dir/inside.txt", b"x")
+                await m.write("/file.txt", b"y")
+                with pytest.raises(EngineError) as refused:
+                    await m.local.unlink(ROOT_INODE, "dir")
+                assert refused.value.errno == errno.EISDIR
+                with pytest.raises(EngineError) as refused:
+                    await m.local.rmdir(ROOT_INODE, "file.txt")
+                assert refused.value.errno == errno.ENOTDIR
+                with pytest.raises(NotEmpty):
+                    await m.local.rmdir(ROOT_INODE, "dir")
+                with pytest.raises(NameTaken):
+                    await m.local.rename(
+                        ROOT_INODE, "file.txt", m.ino("/dir"), "inside.txt", noreplace=True
+                    )
+                with pytest.raises(EngineError) as refused:
+                    await m.local.rename(ROOT_INODE, "file.txt", ROOT_INODE, "dir", noreplace=False)
+                assert refused.value.errno == errno.EISDIR
+                with pytest.raises(NameTaken):
+                    await m.local.create(ROOT_INODE, "FILE.TXT", 0o644)  # OneDrive: one name
+                await quiet(m)
+                assert await assert_trees_equal(m) == {
+                    "/dir": None,
+                    "/dir/inside.txt": b"x",
+                    "/file.txt": b"y",
+                }
+
+        trio.run(main)
+
+
+def test_a_read_only_mount_refuses_every_change_and_still_reads(tmp_path: Path) -> None:
+    with served(tmp_path / "fake") as server:
+        drive = server.graph.drive
+        drive.put_bytes(drive.root_id, "r.txt", b"readable")
+
+        async def main() -> None:
+            async with mounted(server, tmp_path / "cache", with_config(read_only=True)) as m:
+                await quiet(m)
+                ino = m.ino("/r.txt")
+                refusals = [
+                    m.local.open(ino, write=True, truncate=False),
+                    m.local.create(ROOT_INODE, "new.txt", 0o644),
+                    m.local.mkdir(ROOT_INODE, "new", 0o755),
+                    m.local.unlink(ROOT_INODE, "r.txt"),
+                    m.local.rename(ROOT_INODE, "r.txt", ROOT_INODE, "s.txt", noreplace=False),
+                    m.local.truncate(ino, 0),
+                    m.local.set_times(ino, mtime=1.0),
+                ]
+                for refusal in refusals:
+                    with pytest.raises(EngineError) as refused:
+                        await refusal
+                    assert refused.value.errno == errno.EROFS
+                assert await m.read("/r.txt") == b"readable"
+                assert m.engine.pending_changes() == 0
+
+        trio.run(main)
+
+
+def test_set_times_is_kept_and_a_later_write_moves_it_on(tmp_path: Path) -> None:
+    with served(tmp_path / "fake") as server:
+
+        async def main() -> None:
+            async with mounted(server, tmp_path / "cache") as m:
+                await quiet(m)
+                ino, handle = await m.local.create(ROOT_INODE, "t.txt", 0o600)
+                await m.local.write(handle.fh, 0, b"timed")
+                await m.local.set_times(ino, mtime=1_000_000.0)  # cp -p, before the close
+                await m.local.release(handle.fh)
+                assert m.row("/t.txt")["mtime"] == 1_000_000.0
+                await quiet(m)
+                assert m.row("/t.txt")["mode"] == 0o600
+
+        trio.run(main)
