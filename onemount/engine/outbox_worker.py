@@ -175,6 +175,7 @@ class OutboxWorker:
         self.draw: Callable[[], float] = random.random
         self.completed = 0  # jobs finished (any outcome), for tests and status
         self._ended = trio.Event()
+        self._began = trio.Event()
 
     # -- what the engine calls -------------------------------------------------------------------
 
@@ -207,6 +208,10 @@ class OutboxWorker:
                 await settled.wait()
         finally:
             self._draining -= 1
+
+    async def job_started(self) -> None:
+        """Wait for the next job to start (``start_job`` recorded it)."""
+        await self._began.wait()
 
     async def job_ended(self) -> None:
         """Wait for the next job to end, whatever its outcome (tests, status)."""
@@ -392,6 +397,8 @@ class OutboxWorker:
         intent = flight.job.id
         await self.store_write(lambda m: m.start_job(intent, snapshot))
         flight.started = True
+        self._began.set()
+        self._began = trio.Event()
 
     async def _job_event(self, flight: _Flight, report_: JobReport) -> None:
         if not flight.started:
