@@ -12,6 +12,12 @@ bytes; the server's version is recorded beside them (``conflict_remote_*``).
 * ``keep="both"``: our bytes move to a new file beside it, ``<stem> (conflict copy
   YYYY-MM-DD HHMMSS)<ext>`` (the store names it), uploaded like any new file; the original name
   takes the server's version. Refused while a process has it open for writing.
+
+By default a conflict does not wait for the user: :attr:`Conflicts.policy` is ``"both"``, which
+the outbox worker applies (:meth:`Conflicts.settle`) as soon as the file is not open for
+writing, so once the drive is quiet both trees hold both versions and nothing is pending. With
+``policy = None`` conflicts stay until ``onemount conflicts resolve``. A conflict whose server
+item was deleted keeps ours under the original name (there is no other version to keep).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import TYPE_CHECKING, Literal
 from onemount.engine.columns import ints
 from onemount.engine.errors import EngineError
 from onemount.engine.sink import report
+from onemount.statemachine import InvalidTransition
 from onemount.store import Fired, StateManager, UnknownItem
 from onemount.store import queries as q
 from onemount.store.events import ResolveKeepBoth, ResolveKeepLocal, ResolveKeepRemote
@@ -32,6 +39,7 @@ if TYPE_CHECKING:
     from onemount.engine.engine import Engine
 
 Keep = Literal["local", "remote", "both"]
+_IN_CONFLICT = "SELECT ino FROM items WHERE state = 'CONFLICT'"
 
 
 class FileBusy(EngineError):
@@ -62,6 +70,24 @@ class Conflict:
 class Conflicts:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        #: How a conflict nobody resolves is resolved: keep both (default), or None (wait).
+        self.policy: Keep | None = "both"
+
+    async def settle(self) -> int:
+        """Apply :attr:`policy` to every conflict whose file is not open for writing."""
+        engine = self._engine
+        if self.policy is None:
+            return 0
+        resolved = 0
+        for ino in ints(engine.store.reader.execute(_IN_CONFLICT)):
+            if engine.files.writing(ino):
+                continue  # its release wakes the outbox, which settles it then
+            try:
+                await self.resolve(ino, self.policy)
+            except (EngineError, InvalidTransition, UnknownItem):
+                continue  # it moved on meanwhile
+            resolved += 1
+        return resolved
 
     def list(self) -> list[Conflict]:
         reader = self._engine.store.reader

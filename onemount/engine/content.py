@@ -325,11 +325,12 @@ class ContentCache:
 
         Stale bytes of an item that became a ghost (or went) are removed, its download is
         stopped, and a pinned item's new version is fetched. (A download of a version that
-        changed meanwhile is caught by its hash when it ends.) The sweep would find each of
-        these later; this makes them immediate.
+        changed meanwhile is caught by its hash when it ends.) A conflict wakes the outbox,
+        which applies the conflict policy. The sweeps would find each of these later; this
+        makes them immediate.
         """
         hydrator = self._engine.hydrator
-        arrived = False
+        arrived = conflicted = False
         for f in fired:
             if not f.written:
                 continue
@@ -339,8 +340,12 @@ class ContentCache:
             elif f.target in ("GHOST", "REMOVED") and f.source != f.target:
                 hydrator.cancel(f.ino)
                 self.drop(f.ino)
+            elif f.target == "CONFLICT":
+                conflicted = True
         if arrived:
             self.wake()  # new children of a pinned folder are pinned by the sweep
+        if conflicted:
+            self._engine.outbox.wake()  # the conflict policy is the outbox's to apply
 
     # -- pins ------------------------------------------------------------------------------------
 
@@ -359,6 +364,8 @@ class ContentCache:
             engine.hydrator.request(ino, priority=BACKGROUND)
         engine.hydrator.adopt()
         reader = engine.store.reader
+        if reader.execute("SELECT 1 FROM items WHERE state = 'CONFLICT' LIMIT 1").fetchone():
+            engine.outbox.wake()  # a conflict nobody was told of: the policy applies
         cached = set(ints(reader.execute(_CACHED)))
         intents = set(ints(reader.execute("SELECT id FROM intents")))
         intents.update(engine.outbox.sending())

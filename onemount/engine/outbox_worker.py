@@ -186,6 +186,7 @@ class OutboxWorker:
             task_status.started()
             while True:
                 await self._unpark()
+                await self._engine.conflicts.settle()
                 wake_at = self._dispatch()
                 with trio.move_on_at(wake_at):
                     await self._woken.wait()
