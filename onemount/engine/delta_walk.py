@@ -12,6 +12,12 @@ The walks (docs/engine.md, "Remote to local"):
 
 * **incremental**: from the stored cursor (a deltaLink, or the nextLink of a walk that was cut
   short); each page is committed with its own link, so a walk resumes where it stopped.
+  **Deletes wait for the walk's last page**: a folder deleted on one page may have had children
+  moved out of it by entries on later pages (Graph: "delete a folder locally only if it is
+  empty after all changes are applied"), and deleting it at once would take them with it (the
+  random-mix test found exactly that). From the first delete on, pages commit without their
+  cursor, so a walk cut short comes back to the deletes it had not applied yet; the last page
+  applies them all, after every live entry, with the deltaLink.
 * **first enumeration**: no cursor and nothing from the server in the store yet. The feed from
   no token, each page committed with its nextLink: a first run cut short resumes too.
 * **resync**: no cursor (a 410 made us drop it) and items in the store. The whole drive is
@@ -35,7 +41,7 @@ import json
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 import trio
@@ -55,7 +61,7 @@ from onemount.graph import (
 )
 from onemount.graph.errors import ErrorInfo
 from onemount.store import ROOT_INODE, StateManager, queries
-from onemount.store.delta import IngestReport, ingest
+from onemount.store.delta import Entry, IngestReport, ingest
 from onemount.store.events import RemoteDeletion
 
 log = logging.getLogger(__name__)
@@ -198,6 +204,11 @@ class _Walked:
     changed: int = 0
     delta_link: str | None = None
     anonymous_rejects: int = 0  # rejected elements without an id (they could be anything)
+    # Deletes wait for the walk's last page: a folder's children may be moved out of it by an
+    # entry on a later page, and deleting it first would take them with it. While any delete
+    # waits, pages commit without their cursor, so a walk cut short comes back for them.
+    deferred: dict[str, RemoteDeletion] = field(default_factory=dict)
+    deferring: bool = False
 
 
 @dataclass(frozen=True)
@@ -367,17 +378,34 @@ class Walker:
             (bad for page in pages for bad in page.rejected),
         )
         last = pages[-1]
-        link: Literal["next", "delta", "none"] = "delta" if last.delta_link else "next"
-        cursor = (last.delta_link or last.next_link) if keep_links else None
-        if not keep_links:
-            link = "none"
+        final = last.delta_link is not None
         if seen is not None:
             seen.update(e.id for e in converted.entries)
             seen.update(r.id for r in converted.rejected if r.id is not None)
         walked.anonymous_rejects += sum(1 for r in converted.rejected if r.id is None)
-        finish = _mark_enumerated if keep_links and last.delta_link else None
+        live: list[Entry] = []
+        for item in converted.entries:
+            if isinstance(item, RemoteDeletion):
+                walked.deferred.pop(item.id, None)  # the last occurrence wins, at its place
+                walked.deferred[item.id] = item
+                walked.deferring = True
+            else:
+                walked.deferred.pop(item.id, None)
+                live.append(item)
+        if final:
+            live = [*walked.deferred.values(), *live]
+            walked.deferred.clear()
+        link: Literal["next", "delta", "none"] = "delta" if final else "next"
+        cursor = last.delta_link or last.next_link
+        if not keep_links or (walked.deferring and not final):
+            cursor, link = None, "none"
+        finish = _mark_enumerated if keep_links and final else None
         report = await self.applier.apply(
-            converted, cursor=cursor, mode=mode, link=link, finish=finish
+            Converted(live, converted.rejected, converted.shared),
+            cursor=cursor,
+            mode=mode,
+            link=link,
+            finish=finish,
         )
         walked.pages += len(pages)
         walked.entries += len(converted.entries)

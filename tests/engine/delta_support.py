@@ -250,6 +250,25 @@ class Admin:
         result: dict[str, Any] = await self._call("PATCH", f"/items/{item_id}", changes)
         return result
 
+    async def try_create(self, name: str, *, parent: str, folder: bool, text: str = "") -> str:
+        """A create the drive may refuse (a name taken): ``"created <id>"`` or the refusal."""
+        body: dict[str, Any] = {"name": name, "folder": folder, "parent": parent}
+        if not folder:
+            body["text"] = text
+        response = await self.http.post("/items", json=body)
+        if response.status_code == 201:
+            return f"created {response.json()['id']}"
+        assert response.status_code in (400, 409), response.text
+        return f"refused {response.status_code}"
+
+    async def try_edit(self, item_id: str, **changes: Any) -> str:
+        """An edit the drive may refuse (a name taken at the destination)."""
+        response = await self.http.patch(f"/items/{item_id}", json=changes)
+        if response.status_code == 200:
+            return "done"
+        assert response.status_code in (400, 409), response.text
+        return f"refused {response.status_code}"
+
     async def delete(self, item_id: str) -> None:
         await self._call("DELETE", f"/items/{item_id}")
 
