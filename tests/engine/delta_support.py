@@ -14,7 +14,7 @@ kind, size and hash of files) so a test compares the whole drive in one assertio
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +24,20 @@ import httpx
 import trio
 
 from onemount.engine.delta_loop import DeltaConfig, DeltaLoop
+from onemount.engine.delta_walk import Applied
 from onemount.engine.handles import OpenFiles
 from onemount.engine.store import EngineStore
 from onemount.fakegraph import DriveOptions, FakeDrive
 from onemount.graph import Connectivity, GraphClient, GraphConfig, RetryPolicy, StaticToken
-from onemount.store import ROOT_INODE
+from onemount.store import ROOT_INODE, queries
+from onemount.store.events import (
+    HydrateRequested,
+    HydrateSucceeded,
+    Kind,
+    LocalCreated,
+    LocalModified,
+    LocalOverwritten,
+)
 from tests.engine.harness import Served
 
 # Quick retries: a test about connectivity should not wait two minutes for a give-up.
@@ -118,6 +127,7 @@ async def remote(
     *,
     bootstrap: bool = True,
     base_url: str | None = None,
+    observer: Callable[[Applied], None] | None = None,
 ) -> AsyncIterator[tuple[Remote, DeltaLoop]]:
     """A store at ``db``, a client for ``server`` and a DeltaLoop over them (not yet running).
 
@@ -133,7 +143,7 @@ async def remote(
             StaticToken(token), GraphConfig(base_url=url, policy=QUICK), listener=connectivity
         )
     ctx = Remote(store, client, connectivity)
-    loop = DeltaLoop(ctx, config or DeltaConfig(notifications=False))
+    loop = DeltaLoop(ctx, config or DeltaConfig(notifications=False), observer=observer)
     try:
         if bootstrap:
             await loop.bootstrap()
@@ -283,3 +293,36 @@ async def admin(server: Served) -> AsyncIterator[Admin]:
         yield client
     finally:
         await client.aclose()
+
+
+async def local_edit(ctx: Remote, ino: int, size: int = 5) -> None:
+    """A write through the mount, as the FUSE layer reports it to the store: a file that has
+    no bytes here yet is overwritten (``echo x > file``), one that has them is modified."""
+    mtime = 1_700_000_000.0
+    ghost = row_of(ctx.store, ino)["state"] == "GHOST"
+    payload: LocalModified | LocalOverwritten = (
+        LocalOverwritten(size=size, mtime=mtime, cached_hash=None)
+        if ghost
+        else LocalModified(size=size, mtime=mtime, cached_hash=None)
+    )
+    await ctx.store.write(lambda m: m.fire(ino, payload))
+
+
+async def hydrated(ctx: Remote, ino: int) -> None:
+    """The file's bytes downloaded and verified, as the hydrator reports it."""
+    digest = row_of(ctx.store, ino)["remote_hash"]
+    await ctx.store.write(lambda m: m.fire(ino, HydrateRequested()))
+    await ctx.store.write(lambda m: m.fire(ino, HydrateSucceeded(cached_hash=digest)))
+
+
+async def local_create(ctx: Remote, parent: int, name: str, kind: Kind = "file") -> int:
+    """A file or folder created through the mount (not uploaded yet); its inode."""
+    payload = LocalCreated(parent=parent, name=name, kind=kind, size=0, mtime=1.0, mode=None)
+    fired = await ctx.store.write(lambda m: m.fire(None, payload))
+    return fired.ino
+
+
+def row_of(store: EngineStore, ino: int) -> dict[str, Any]:
+    found = queries.get(store.reader, ino)
+    assert found is not None, f"no inode {ino}"
+    return found
