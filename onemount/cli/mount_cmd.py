@@ -142,6 +142,9 @@ def _prepare(args: argparse.Namespace) -> _Prepared:
         "read_only": args.read_only,
     }
     settings = load(config_file=args.config, mountpoint=mountpoint, flags=flags)
+    # Now, so that what is found before the mount starts (a dead mount recovered) is told
+    # too; a daemon's stderr becomes its log file, and this handler follows it there.
+    _configure_logging(str(settings["log_level"]))
     graph_url, token_file = settings["graph_url"], settings["token_file"]
     if (graph_url is None) != (token_file is None):
         raise UsageError("--graph-url and --token-file go together")
@@ -191,7 +194,6 @@ def _run(prepared: _Prepared, *, daemon: bool) -> int:
     plan = prepared.plan
     plan.cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     readiness: Readiness | None = detach(prepared.log_file) if daemon else None
-    _configure_logging(str(prepared.settings["log_level"]))
     started = f"mounted {plan.mountpoint} (pid {os.getpid()})"
 
     def ready() -> None:
@@ -210,18 +212,26 @@ def _run(prepared: _Prepared, *, daemon: bool) -> int:
 
     try:
         ended = trio.run(serve, plan, ready)
-    except (AlreadyServing, CacheInUse) as exc:
-        return fail(2, str(exc))
-    except BootstrapFailed as exc:
-        return fail(1, str(exc))
     except Exception as exc:
-        logging.getLogger("onemount").exception("the mount failed")
-        return fail(1, f"the mount failed: {exc}")
+        cause = _leaf(exc)  # trio's nurseries wrap what their tasks raise in groups
+        if isinstance(cause, AlreadyServing | CacheInUse):
+            return fail(2, str(cause))
+        if isinstance(cause, BootstrapFailed):
+            return fail(1, str(cause))
+        logging.getLogger("onemount").error("the mount failed", exc_info=exc)
+        return fail(1, f"the mount failed: {cause!r} (see the log)")
     message = f"unmounted {plan.mountpoint}: {_pending(ended.pending)}"
     logging.getLogger("onemount").info("%s", message)
     if readiness is None:
         print(message, flush=True)
     return 0
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The one exception inside nested single-exception groups (or ``exc`` itself)."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _pending(count: int) -> str:
@@ -275,5 +285,21 @@ def run_unmount(args: argparse.Namespace) -> int:
     if "error" in answer:
         print(f"onemount unmount: {answer['error']}", file=sys.stderr)
         return 1
+    _wait_for_exit(int(answer["pid"]))
     print(f"unmounted {mountpoint}: {_pending(int(answer['pending']))}")
     return 0
+
+
+def _wait_for_exit(pid: int, timeout: float = 30.0) -> None:
+    """Return once the daemon has exited (it answers just before), so a new mount of the same
+    path right after never finds the old one still holding its socket and cache."""
+    import select
+
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from dataclasses import dataclass
 
 import pyfuse3
 
@@ -28,12 +29,23 @@ from onemount.store import ROOT_INODE
 log = logging.getLogger("onemount.fs")
 
 
+@dataclass
+class Alias:
+    """A kernel inode that now stands for another item (see :meth:`KernelView.alias`)."""
+
+    real: int
+    parent: int
+    name: str
+    announced: bool = False
+
+
 class KernelView:
-    """Lookup counts per inode, and the inodes whose cached pages are out of date."""
+    """Lookup counts per inode, inodes whose cached pages are out of date, and aliases."""
 
     def __init__(self) -> None:
         self._lookups: dict[int, int] = {}
         self._stale: set[int] = set()
+        self._aliases: dict[int, Alias] = {}
 
     def looked_up(self, ino: int) -> None:
         self._lookups[ino] = self._lookups.get(ino, 0) + 1
@@ -44,6 +56,25 @@ class KernelView:
             self._lookups[ino] = left
         else:
             self._lookups.pop(ino, None)
+            self._aliases.pop(ino, None)
+
+    def alias(self, kernel_ino: int, real: int, parent: int, name: str) -> None:
+        """After a rename the kernel holds ``parent``/``name`` as ``kernel_ino``, but the
+        engine kept the name's item ``real`` (an editor's save over a file the server has: the
+        target keeps its id and takes the new bytes). Requests on ``kernel_ino`` are answered
+        as ``real`` until the kernel forgets it."""
+        self._aliases[kernel_ino] = Alias(real, parent, name)
+
+    def resolve(self, ino: int) -> tuple[int, Alias | None]:
+        """The item ``ino`` stands for, and its alias when it is seen for the first time
+        since the rename (the kernel has moved its entry by then: time to drop it)."""
+        found = self._aliases.get(ino)
+        if found is None:
+            return ino, None
+        if found.announced:
+            return found.real, None
+        found.announced = True
+        return found.real, found
 
     def lookups(self, ino: int) -> int:
         return self._lookups.get(ino, 0)

@@ -227,17 +227,37 @@ class _Session:
     async def _command(self, command: str) -> Answer:
         if command == "status":
             return self._status()
+        if command == "sync":
+            return await self._sync()
         if command != "unmount":
             return {"error": f"unknown command {command!r}"}
         if not self.kernel_gone.is_set():
+            self.how = "unmount"
             try:
                 await trio.to_thread.run_sync(unmount, self.plan.mountpoint)
             except UnmountFailed as exc:
+                self.how = "unmounted"
                 return {"error": str(exc)}
-            self.how = "unmount"
         await self.finished.wait()
         assert self.ended is not None
-        return {"unmounted": str(self.plan.mountpoint), "pending": self.ended.pending}
+        return {
+            "unmounted": str(self.plan.mountpoint),
+            "pending": self.ended.pending,
+            "pid": os.getpid(),
+        }
+
+    async def _sync(self) -> Answer:
+        """Send what is ready, then run a delta sync that starts now (``onemount sync``)."""
+        if self.kernel_gone.is_set():
+            return {"error": "unmounting"}
+        await self.engine.outbox.drain()
+        cycle = await self.engine.delta.sync()
+        changed = None if cycle.outcome is None else cycle.outcome.changed
+        return {
+            "changed": changed,
+            "delta_error": None if cycle.error is None else str(cycle.error),
+            "pending": self.engine.pending_changes(),
+        }
 
     def _status(self) -> Answer:
         return {

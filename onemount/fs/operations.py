@@ -132,10 +132,41 @@ class Operations(pyfuse3.Operations):
         return self.engine.store.reader
 
     def _attrs(self, ino: int) -> Attrs:
-        found = queries.attrs(self._reader, ino)
+        """getattr's answer: the store's row with the writes the engine has not noted yet."""
+        found = self.engine.local.attrs(ino) or self._unlinked(ino)
         if found is None:
             raise pyfuse3.FUSEError(errno.ENOENT)
         return found
+
+    def _unlinked(self, ino: int) -> Attrs | None:
+        """A file deleted while open whose row is already gone (it never reached the server):
+        the processes holding it still ``fstat`` it, and the kernel asks before reading past
+        the size it knows. Its bytes are the cache file they hold open."""
+        if not self.engine.files.is_open(ino):
+            return None
+        try:
+            found = os.stat(self.engine.cache.content(ino))
+        except FileNotFoundError:
+            return None
+        return Attrs(
+            ino, "file", found.st_size, found.st_mtime, None, found.st_mtime, found.st_ctime,
+            "DELETED_LOCAL",
+        )  # fmt: skip
+
+    def _current(self, attrs: Attrs) -> Attrs:
+        """``attrs`` read with a listing or a lookup, brought up to date if the file is being
+        written (the engine coalesces its size and mtime; an older size in a readdirplus entry
+        would shrink the kernel's idea of a growing file)."""
+        if self.engine.files.writing(attrs.ino):
+            return self.engine.local.attrs(attrs.ino) or attrs
+        return attrs
+
+    def _real(self, ino: int) -> int:
+        """The item a kernel inode stands for (see :meth:`KernelView.alias`)."""
+        real, first = self.kernel.resolve(ino)
+        if first is not None:
+            self.engine.sink.entry_changed(first.parent, first.name)
+        return real
 
     def _entry(self, attrs: Attrs) -> pyfuse3.EntryAttributes:
         return entry_attributes(attrs, self.owner, self.timeouts)
@@ -155,7 +186,7 @@ class Operations(pyfuse3.Operations):
             "NFC", name
         ):
             return None  # the same name in another case: OneDrive's, not ours to alias
-        return Attrs(*(row[field] for field in Attrs._fields))
+        return self._current(Attrs(*(row[field] for field in Attrs._fields)))
 
     def _parent_of(self, ino: int) -> int:
         row = queries.get(self._reader, ino)
@@ -220,7 +251,7 @@ class Operations(pyfuse3.Operations):
 
     @guarded
     async def getattr(self, inode: int, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
-        return self._entry(self._attrs(inode))
+        return self._entry(self._attrs(self._real(inode)))
 
     @guarded
     async def setattr(
@@ -235,15 +266,22 @@ class Operations(pyfuse3.Operations):
             fields.update_gid and attr.st_gid != self.owner.gid
         ):
             raise pyfuse3.FUSEError(errno.EPERM)  # OneDrive has no owners to give an item
+        ino = self._real(inode)
         local = self.engine.local
         if fields.update_size:
-            await local.truncate(inode, attr.st_size)
+            await local.truncate(ino, attr.st_size)
         if fields.update_mode:
-            await local.set_mode(inode, stat.S_IMODE(attr.st_mode))
+            await self._chmod(ino, stat.S_IMODE(attr.st_mode))
         if fields.update_mtime:
-            await local.set_times(inode, mtime=attr.st_mtime_ns / 1e9)
+            await local.set_times(ino, mtime=attr.st_mtime_ns / 1e9)
         # update_atime alone: accepted, not kept (the mount is noatime).
-        return self._entry(self._attrs(inode))
+        return self._entry(self._attrs(ino))
+
+    async def _chmod(self, ino: int, mode: int) -> None:
+        """Permission bits are kept on this machine only: OneDrive has none to send them to."""
+        if self.engine.config.read_only:
+            raise pyfuse3.FUSEError(errno.EROFS)
+        await self.engine.store.write_inline(lambda m: m.set_attrs(ino, mode=mode))
 
     @guarded
     async def mknod(
@@ -286,13 +324,25 @@ class Operations(pyfuse3.Operations):
     ) -> None:
         if flags & ~pyfuse3.RENAME_NOREPLACE:
             raise pyfuse3.FUSEError(errno.EINVAL)  # RENAME_EXCHANGE, RENAME_WHITEOUT
-        await self.engine.local.rename(
+        old, new = self._existing_name(name_old), self._new_name(name_new)
+        moved = queries.lookup_ino(self._reader, parent_inode_old, old)
+        occupant = queries.lookup_ino(self._reader, parent_inode_new, new)
+        if occupant not in (None, moved) and self._child(parent_inode_new, new) is None:
+            # Another item holds the name in another case: the kernel saw no target, so
+            # this is a new name OneDrive cannot take (as create's EEXIST), not a replace.
+            raise pyfuse3.FUSEError(errno.EEXIST)
+        holder = await self.engine.local.rename(
             parent_inode_old,
-            self._existing_name(name_old),
+            old,
             parent_inode_new,
-            self._new_name(name_new),
+            new,
             noreplace=bool(flags & pyfuse3.RENAME_NOREPLACE),
         )
+        if moved is not None and holder != moved:
+            # The kernel will show the new name as the moved inode; the engine kept the
+            # replaced item there instead, with the moved one's bytes (an editor's save).
+            self.kernel.alias(moved, holder, parent_inode_new, new)
+            self.engine.sink.inode_changed(holder, content=True)
 
     @guarded
     async def symlink(
@@ -316,8 +366,9 @@ class Operations(pyfuse3.Operations):
 
     @guarded
     async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
+        ino = self._real(inode)
         handle = await self.engine.local.open(
-            inode,
+            ino,
             write=flags & os.O_ACCMODE != os.O_RDONLY,
             truncate=bool(flags & os.O_TRUNC),
         )
@@ -382,9 +433,8 @@ class Operations(pyfuse3.Operations):
         while True:
             page = queries.entries(self._reader, listing.ino, after=after, limit=listing.fit + 1)
             for taken, entry in enumerate(page):
-                if not self._reply(
-                    token, entry.name.encode(), self._entry(entry.attrs), entry.attrs.ino
-                ):
+                attrs = self._current(entry.attrs)
+                if not self._reply(token, entry.name.encode(), self._entry(attrs), attrs.ino):
                     listing.fit = max(taken, 1)
                     return
                 self.kernel.looked_up(entry.attrs.ino)
@@ -428,14 +478,14 @@ class Operations(pyfuse3.Operations):
     async def getxattr(self, inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> bytes:
         if name not in status.NAMES:  # security.capability is asked on every write: no SQL
             raise pyfuse3.FUSEError(pyfuse3.ENOATTR)
-        value = self._status(inode).values.get(name)
+        value = self._status(self._real(inode)).values.get(name)
         if value is None:
             raise pyfuse3.FUSEError(pyfuse3.ENOATTR)
         return value
 
     @guarded
     async def listxattr(self, inode: int, ctx: pyfuse3.RequestContext) -> list[bytes]:
-        return self._status(inode).names()
+        return self._status(self._real(inode)).names()
 
     @guarded
     async def setxattr(
@@ -449,7 +499,7 @@ class Operations(pyfuse3.Operations):
             pinned = status.parse_pinned(value)
         except ValueError:
             raise pyfuse3.FUSEError(errno.EINVAL) from None
-        await self.engine.local.set_pinned(inode, pinned)
+        await self.engine.local.set_pinned(self._real(inode), pinned)
 
     @guarded
     async def removexattr(self, inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
@@ -457,4 +507,4 @@ class Operations(pyfuse3.Operations):
             raise pyfuse3.FUSEError(pyfuse3.ENOATTR)
         if name not in status.WRITABLE:
             raise pyfuse3.FUSEError(errno.EPERM)
-        await self.engine.local.set_pinned(inode, False)
+        await self.engine.local.set_pinned(self._real(inode), False)
