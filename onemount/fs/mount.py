@@ -37,7 +37,7 @@ from typing import Literal
 import pyfuse3
 import trio
 
-from onemount import sdnotify
+from onemount import control_commands, sdnotify
 from onemount.engine.cache import CacheDir
 from onemount.engine.config import EngineConfig
 from onemount.engine.engine import Engine
@@ -230,7 +230,7 @@ class _Session:
         if command == "sync":
             return await self._sync()
         if command != "unmount":
-            return {"error": f"unknown command {command!r}"}
+            return await control_commands.answer(self.engine, command)
         if not self.kernel_gone.is_set():
             self.how = "unmount"
             try:
