@@ -25,6 +25,7 @@ FORBIDDEN = ["a:b.txt", 'quote".txt', "star*", "what?", "pipe|", "back\\slash", 
 def _errno(action: Callable[[], object]) -> int:
     with pytest.raises(OSError) as refused:
         action()
+    assert refused.value.errno is not None
     return refused.value.errno
 
 
