@@ -24,6 +24,7 @@ at once and the notifier reconnects.
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,6 +67,7 @@ class DeltaConfig:
     ``notifications``: subscribe to change notifications (False: polling alone).
     ``listing_timeout``: how long opening a folder waits for its on-demand listing before it
     is shown as the store knows it. ``quota_ttl``: how long a quota reading is reused.
+    ``miss_interval``: lookups that find nothing ring for a delta at most this often.
     """
 
     cadence: CadenceConfig = field(default_factory=CadenceConfig)
@@ -75,6 +77,7 @@ class DeltaConfig:
     notifications: bool = True
     listing_timeout: float = 10.0
     quota_ttl: float = 30.0
+    miss_interval: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ class DeltaLoop:
         self._looping = False
         self._cycle_done: trio.Event | None = None
         self._quota: tuple[float, Quota | None] | None = None
+        self._last_miss_ring = -math.inf
 
     # -- start-up ----------------------------------------------------------------------------
 
@@ -136,6 +140,19 @@ class DeltaLoop:
     def wake(self) -> None:
         """Run a delta now (a notification, a lookup that missed, ``onemount sync``)."""
         self.doorbell.ring()
+
+    def note_lookup_miss(self) -> None:
+        """A lookup found no such name: it may exist on the server already, so look soon.
+
+        The reference kept a listing that missed a child stale forever (onemount-reference.md
+        §9 L-listing-refresh). A miss rings for a delta, at most once per
+        ``miss_interval``: a shell's completion or ``git status`` probes many names that do
+        not exist, and each burst is worth one small delta, not one each.
+        """
+        now = trio.current_time()
+        if now - self._last_miss_ring >= self.config.miss_interval:
+            self._last_miss_ring = now
+            self.doorbell.ring()
 
     def note_local_activity(self) -> None:
         """Something changed here: poll sooner for a while (its echo and replies come soon)."""
