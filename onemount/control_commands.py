@@ -11,7 +11,8 @@ command is a word optionally followed by a space and a JSON object of arguments
     resolve {"path": "/a.txt", "keep": "both"}      resolve a conflict
 
 Paths are the drive's (``/`` is the mount's root). An answer is a JSON object; a refusal is
-``{"error": "..."}``, one line written for the user. Everything here reads the store on the trio
+``{"error": "..."}``, one line written for the user, about the path asked for (which the
+client names in its own words). Everything here reads the store on the trio
 thread's read-only connection, so an answer is one consistent picture and costs the mount a few
 indexed queries, never a request to Graph.
 """
@@ -285,7 +286,7 @@ async def subtree(engine: Engine, args: dict[str, Any]) -> Answer:
     path = _drive_path(args)
     ino = q.resolve_path(reader, path)
     if ino is None:
-        raise _Refused(f"{path}: no such file or folder on this mount")
+        raise _Refused("no such file or folder on this mount")
     counts = reader.execute(_SUBTREE, (ino,)).fetchone()
     assert counts is not None  # aggregates always return a row
     files, pinned, cached, size, cached_bytes, hydrating = (int(n) for n in counts)
@@ -315,19 +316,17 @@ async def resolve(engine: Engine, args: dict[str, Any]) -> Answer:
         raise _Refused(f"keep must be one of {', '.join(get_args(Keep))}, not {keep!r}")
     ino = q.resolve_path(reader, path)
     if ino is None:
-        raise _Refused(f"{path}: no such file on this mount")
+        raise _Refused("no such file on this mount")
     row = q.get(reader, ino)
     if row is None or row["state"] != "CONFLICT":
         state = "gone" if row is None else row["state"]
-        raise _Refused(f"{path} is not in conflict (it is {state})")
+        raise _Refused(f"not in conflict (it is {state})")
     try:
         copy = await engine.conflicts.resolve(ino, cast(Keep, keep))
     except EngineError as exc:  # FileBusy: open for writing
-        raise _Refused(f"{path}: {_reason(exc, ino)}") from None
+        raise _Refused(_reason(exc, ino)) from None
     except (InvalidTransition, UnknownItem):
-        raise _Refused(
-            f"{path} changed meanwhile; look again with `onemount conflicts list`"
-        ) from None
+        raise _Refused("it changed meanwhile; look again with `onemount conflicts list`") from None
     return {
         "path": q.path_of(reader, ino) or path,
         "kept": keep,
