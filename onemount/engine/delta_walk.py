@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -60,7 +60,7 @@ from onemount.graph import (
     ResyncRequired,
 )
 from onemount.graph.errors import ErrorInfo
-from onemount.store import ROOT_INODE, StateManager, queries
+from onemount.store import ROOT_INODE, Fired, StateManager, queries
 from onemount.store.delta import Entry, IngestReport, ingest
 from onemount.store.events import RemoteDeletion
 
@@ -72,9 +72,10 @@ CURSOR = "delta_cursor"
 Mode = Literal["incremental", "first", "resync"]
 
 
-class HydrationQueue(Protocol):
-    def request(self, ino: int, *, priority: int) -> None:
-        """Start (or keep) downloading ``ino``; a lower ``priority`` number goes first."""
+class ContentEffects(Protocol):
+    def remote_applied(self, fired: Iterable[Fired]) -> None:
+        """What an ingest did to content (stale bytes dropped, a pinned file's new version
+        fetched, conflicts handed to the outbox): the content cache's business."""
 
 
 class RemoteContext(Protocol):
@@ -89,11 +90,7 @@ class RemoteContext(Protocol):
     @property
     def sink(self) -> sink.InvalidationSink: ...
     @property
-    def hydrator(self) -> HydrationQueue: ...
-
-
-#: The hydrator's priority for downloads nobody is waiting for (a pinned file changed remotely).
-BACKGROUND = 10
+    def content(self) -> ContentEffects: ...
 
 
 @dataclass(frozen=True)
@@ -122,7 +119,8 @@ class Outcome:
 
 
 class Applier:
-    """Applies store entries: rejected recorded, ingest with the cursor, kernel told, downloads.
+    """Applies store entries: rejected recorded, ingest with the cursor, the kernel and the
+    content cache told.
 
     ``observer`` sees every :class:`Applied` (progress output, tests).
     """
@@ -156,9 +154,7 @@ class Applier:
 
         report = await self.ctx.store.write(work)
         sink.report(self.ctx.sink, report.fired)
-        for fired in report.fired:
-            if fired.written and fired.target == "HYDRATING":
-                self.ctx.hydrator.request(fired.ino, priority=BACKGROUND)
+        self.ctx.content.remote_applied(report.fired)
         if self.observer is not None:
             changed = sum(1 for f in report.fired if f.written)
             self.observer(

@@ -4,8 +4,8 @@
 ``DeltaContext``): a real :class:`EngineStore` on a SQLite file, a real :class:`GraphClient`
 over TCP to the fake Graph, reporting to a real :class:`Connectivity`, the real open-files
 table. The sink records what the kernel would be told and lets a test wait for a name to
-appear (an event, not a poll); the hydrator records what it was asked to download (the
-engine-bytes part that would do it is tested on its own).
+appear (an event, not a poll); the content cache's side records what each ingest reported to
+it (what it does with that is tested on its own, tests/engine/test_cache.py).
 
 :func:`fake_tree` and :func:`store_tree` read both sides as ``id -> Node`` (name, parent id,
 kind, size and hash of files) so a test compares the whole drive in one assertion.
@@ -14,7 +14,7 @@ kind, size and hash of files) so a test compares the whole drive in one assertio
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +29,7 @@ from onemount.engine.handles import OpenFiles
 from onemount.engine.store import EngineStore
 from onemount.fakegraph import DriveOptions, FakeDrive
 from onemount.graph import Connectivity, GraphClient, GraphConfig, RetryPolicy, StaticToken
-from onemount.store import ROOT_INODE, queries
+from onemount.store import ROOT_INODE, Fired, queries
 from onemount.store.events import (
     HydrateRequested,
     HydrateSucceeded,
@@ -81,11 +81,17 @@ class RecordingSink:
 
 
 @dataclass
-class RecordingHydrator:
-    requests: list[tuple[int, int]] = field(default_factory=list)
+class RecordingContent:
+    """The content cache's side of an ingest, recorded (its effects are tested on its own)."""
 
-    def request(self, ino: int, *, priority: int) -> None:
-        self.requests.append((ino, priority))
+    fired: list[Fired] = field(default_factory=list)
+
+    def remote_applied(self, fired: Iterable[Fired]) -> None:
+        self.fired.extend(fired)
+
+    def entered(self, state: str) -> list[int]:
+        """Inodes whose applied change took them into ``state`` from another one."""
+        return [f.ino for f in self.fired if f.written and f.target == state != f.source]
 
 
 @dataclass
@@ -97,7 +103,7 @@ class Remote:
     connectivity: Connectivity
     files: OpenFiles = field(default_factory=OpenFiles)
     sink: RecordingSink = field(default_factory=RecordingSink)
-    hydrator: RecordingHydrator = field(default_factory=RecordingHydrator)
+    content: RecordingContent = field(default_factory=RecordingContent)
 
 
 def business_drive(data_dir: Path) -> Path:

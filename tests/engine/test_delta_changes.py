@@ -86,7 +86,8 @@ def test_metadata_only_changes_keep_bytes_and_content_changes_drop_or_refetch_th
                 assert (inos[edited["id"]], True) in ctx.sink.inodes
                 refetch = row_of(ctx.store, inos[pinned["id"]])
                 assert refetch["state"] == "HYDRATING"
-                assert [i for i, _ in ctx.hydrator.requests] == [inos[pinned["id"]]]
+                assert ctx.content.entered("HYDRATING") == [inos[pinned["id"]]]
+                assert inos[edited["id"]] in ctx.content.entered("GHOST")
 
         trio.run(main)
 
