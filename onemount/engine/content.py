@@ -93,10 +93,12 @@ class ContentCache:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._used = 0
+        self._counted = 0  # every reserve() and release() summed: what a scan in flight misses
         self._woken = trio.Event()
         self.sweep_interval = SWEEP_INTERVAL
         self.sweeps = 0  # completed sweeps (tests wait for the next one by number)
         self._swept = trio.Event()
+        self._sweeping = False
 
     # -- the task --------------------------------------------------------------------------------
 
@@ -114,14 +116,16 @@ class ContentCache:
         self._woken.set()
 
     async def swept(self) -> None:
-        """Wait for the end of the next sweep (tests, ``onemount pin --wait``)."""
+        """Wait for the end of a sweep that started after this call (tests, ``pin --wait``)."""
+        needed = self.sweeps + (2 if self._sweeping else 1)
         self.wake()
-        await self._swept.wait()
+        while self.sweeps < needed:
+            await self._swept.wait()
 
     async def recover(self) -> None:
         """At start-up: finish or drop staged moves, drop cached rows whose file is gone."""
         await self._engine.store.write(self._recover)
-        self._used = await trio.to_thread.run_sync(self._scan)
+        await self._rescan()
 
     def _recover(self, m: StateManager) -> None:
         cache = self._engine.cache
@@ -174,20 +178,22 @@ class ContentCache:
         if not self._fits(nbytes):
             return False
         self._used += nbytes
+        self._counted += nbytes
         return True
 
     def released(self, nbytes: int) -> None:
         """``nbytes`` of cache files went (a truncate, a delete): count them no more."""
         self._used = max(0, self._used - nbytes)
+        self._counted -= nbytes
 
     async def make_room(self, nbytes: int) -> None:
         """Make ``nbytes`` fit (evicting if need be) and count them, or raise CacheFull."""
         if self.reserve(nbytes):
             return
-        self._used = await trio.to_thread.run_sync(self._scan)
+        await self._rescan()
         if self.reserve(nbytes):
             return
-        await self._evict(nbytes)
+        await self._evict(nbytes, headroom=True)
         if self.reserve(nbytes):
             return
         usage = self.usage()
@@ -209,15 +215,36 @@ class ContentCache:
         found = os.statvfs(self._engine.cache.root)
         return found.f_bavail * found.f_frsize
 
-    def _scan(self) -> int:
+    async def _rescan(self) -> None:
+        """Count the cache's bytes again: the files, and what running downloads reserved.
+
+        A download reserves its whole size before its first byte, and a partial file is only
+        as big as what has arrived: counted by size it would let the rest of the cache be
+        given away twice. Reservations made while the scan runs are added to its result.
+        """
+        expected = self._engine.hydrator.expected_sizes()
+        mark = self._counted
+        total = await trio.to_thread.run_sync(self._scan, expected)
+        self._used = max(0, total + self._counted - mark)
+
+    def _scan(self, expected: dict[int, int]) -> int:
+        """Bytes of ``content/`` and ``partial/``; a download counts its whole expected size."""
+        root = self._engine.cache.root
         total = 0
-        for folder in ("content", "partial"):
-            for entry in os.scandir(self._engine.cache.root / folder):
+        partial: dict[str, int] = {}
+        for folder, sizes in (("content", None), ("partial", partial)):
+            for entry in os.scandir(root / folder):
                 try:
-                    total += entry.stat().st_size
+                    size = entry.stat().st_size
                 except FileNotFoundError:
                     continue
-        return total
+                if sizes is None:
+                    total += size
+                else:
+                    sizes[entry.name] = size
+        for ino, size in expected.items():
+            total += max(size, partial.pop(str(ino), 0))
+        return total + sum(partial.values())
 
     def _overflow(self) -> int:
         """Bytes over the limit or under the free-space floor (0 when within both)."""
@@ -229,16 +256,16 @@ class ContentCache:
 
     # -- eviction --------------------------------------------------------------------------------
 
-    async def _evict(self, nbytes: int) -> int:
+    async def _evict(self, nbytes: int, *, headroom: bool = False) -> int:
         """Evict least recently used files until ``nbytes`` (plus headroom) are free."""
         limit = self._engine.config.cache_limit_bytes
-        goal = nbytes + int(_HEADROOM * limit) if limit else nbytes
+        goal = nbytes + int(_HEADROOM * limit) if limit and headroom else nbytes
         rows = int_pairs(self._engine.store.reader.execute(_CANDIDATES))
         candidates = await trio.to_thread.run_sync(self._by_last_access, rows)
         if not candidates:
             return 0
         freed = await self._engine.store.write(lambda m: self._evict_some(m, candidates, goal))
-        self._used = max(0, self._used - freed)
+        self.released(freed)
         if freed:
             log.info("evicted %d bytes of cached content to make room", freed)
         return freed
@@ -358,6 +385,16 @@ class ContentCache:
 
     async def sweep(self) -> None:
         """Orphans out, pins in, limits kept. Each step reads the store fresh."""
+        self._sweeping = True
+        try:
+            await self._sweep()
+        finally:
+            self._sweeping = False
+        self.sweeps += 1
+        self._swept.set()
+        self._swept = trio.Event()
+
+    async def _sweep(self) -> None:
         engine = self._engine
         await engine.store.write(_pin_new_children)
         for ino in ints(engine.store.reader.execute(_PINNED_MISSING)):
@@ -373,13 +410,10 @@ class ContentCache:
         if orphans:
             sending = engine.outbox.sending()
             await engine.store.write(lambda m: self._remove_orphans(m, orphans, sending))
-        self._used = await trio.to_thread.run_sync(self._scan)
+        await self._rescan()
         overflow = self._overflow()
         if overflow:
             await self._evict(overflow)
-        self.sweeps += 1
-        self._swept.set()
-        self._swept = trio.Event()
 
     def _orphan_candidates(self, cached: set[int], intents: set[int]) -> list[Path]:
         """Cache files no row with content, and snapshots no intent, accounts for (a thread)."""

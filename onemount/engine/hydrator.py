@@ -214,6 +214,10 @@ class Hydrator:
     def downloading(self, ino: int) -> bool:
         return ino in self._downloads
 
+    def expected_sizes(self) -> dict[int, int]:
+        """What each download in progress will write (the cache counts it in advance)."""
+        return {ino: d.expected for ino, d in self._downloads.items() if d.expected}
+
     def retry_at(self, ino: int) -> float | None:
         """The trio time before which a failed download of ``ino`` is not tried again."""
         found = self._failures.get(ino)
@@ -400,6 +404,7 @@ class Hydrator:
             except CacheFull as exc:
                 log.warning("inode %d cannot be downloaded: %s", ino, exc)
                 raise
+            download.expected = int(row["size"])  # reserved: a rescan counts it from here on
             fired = await self._fire(ino, HydrateRequested())
             if fired is None:
                 return await self._begin(download)  # the row moved on meanwhile: look again
