@@ -44,6 +44,7 @@ from onemount.fakegraph.admin import admin_routes
 from onemount.fakegraph.drive import Conflict, FakeDrive, FileTimesIn, Item, iso_time
 from onemount.fakegraph.errors import FakeError, error_body, invalid_request, not_found
 from onemount.fakegraph.faults import FaultMiddleware, Faults
+from onemount.fakegraph.hardening import DrainedRequests
 from onemount.fakegraph.notify import Notifications
 from onemount.fakegraph.oauth import FakeAuthority
 from onemount.fakegraph.origin import public_origin
@@ -102,7 +103,8 @@ class FakeGraph:
             *self.authority.routes,
         ]
         unrouted = {404: _unrouted, 405: _unrouted}
-        return FaultMiddleware(Starlette(routes=routes, exception_handlers=unrouted), self.faults)
+        app = DrainedRequests(Starlette(routes=routes, exception_handlers=unrouted))
+        return FaultMiddleware(app, self.faults)
 
     # -- Graph -------------------------------------------------------------------------------
 
