@@ -157,9 +157,26 @@ async def read_ino(engine: Engine, ino: int, chunk: int = 1 << 20) -> bytes:
         await engine.local.release(handle.fh)
 
 
-def client_for(server: Served, connectivity: Connectivity, **graph: Any) -> GraphClient:
-    config = GraphConfig(base_url=server.base_url, policy=QUICK, rate=float("inf"), **graph)
-    return GraphClient(StaticToken(server.token), config, listener=connectivity)
+def build_engine(
+    base_url: str, token: str, cache_dir: Path, config: EngineConfig, **graph: Any
+) -> Engine:
+    """The engine a mount would build, against the Graph at ``base_url`` (see the module)."""
+    cache = CacheDir(cache_dir)
+    store = EngineStore(cache.database)
+    connectivity = Connectivity()
+    settings = GraphConfig(base_url=base_url, policy=QUICK, rate=float("inf"), **graph)
+    client = GraphClient(StaticToken(token), settings, listener=connectivity)
+    engine = Engine(
+        cache=cache,
+        store=store,
+        client=client,
+        connectivity=connectivity,
+        config=config,
+        sink=BytesSink(),
+    )
+    engine.delta = DeltaLoop(engine, DeltaConfig(notifications=False, probe=QUICK_PROBE))
+    _tell_content(engine)
+    return engine
 
 
 @asynccontextmanager
@@ -171,29 +188,17 @@ async def mounted(
     **graph: Any,
 ) -> AsyncIterator[Mount]:
     """A running engine on ``cache_dir`` against ``server`` (see the module doc)."""
-    cache = CacheDir(cache_dir)
-    store = EngineStore(cache.database)
-    connectivity = Connectivity()
-    client = client_for(server, connectivity, **graph)
-    sink = BytesSink()
-    engine = Engine(
-        cache=cache,
-        store=store,
-        client=client,
-        connectivity=connectivity,
-        config=config,
-        sink=sink,
-    )
-    engine.delta = DeltaLoop(engine, DeltaConfig(notifications=False, probe=QUICK_PROBE))
-    _tell_content(engine)
+    engine = build_engine(server.base_url, server.token, cache_dir, config, **graph)
+    assert isinstance(engine.sink, BytesSink)
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(engine.run)
-            yield Mount(engine, server, sink)
+            yield Mount(engine, server, engine.sink)
             engine.abort()
     finally:
-        await client.aclose()
-        store.close()
+        assert engine.client is not None
+        await engine.client.aclose()
+        engine.store.close()
 
 
 def _tell_content(engine: Engine) -> None:
