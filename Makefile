@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 MERMAID_STAMP := tools/mermaid/node_modules/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: all setup test lint typecheck spec-check pytest model demo diagrams diagrams-check bench clean
+.PHONY: all setup test lint typecheck spec-check pytest model demo demo-stop diagrams diagrams-check bench clean
 
 all: test
 
@@ -56,8 +56,13 @@ diagrams-check: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
+# A fake OneDrive mounted for real at ./demo-mount, and a tour; the mount stays up.
 demo: $(STAMP)
 	$(BIN)/python -m onemount.demo
+
+# Unmount ./demo-mount and stop the demo's fake Graph (its files stay in .demo/).
+demo-stop:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m onemount.demo --stop; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

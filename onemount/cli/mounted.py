@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from onemount.cli.terminal import Failure
-from onemount.control_commands import Answer, encode
 from onemount.fs import control
 from onemount.fs.mountpoint import absolute, mounts
 
@@ -70,9 +69,11 @@ def locate(given: str) -> Located:
 
 def ask(
     mountpoint: Path, name: str, args: dict[str, Any] | None = None, *, about: str | None = None
-) -> Answer:
+) -> control.Answer:
     """The daemon's answer to ``name``; :class:`Failure` with its reason when it refuses
     (``about``: the path the request is about, as the user wrote it, to begin the message)."""
+    from onemount.control_commands import encode  # the daemon's side: the format is its own
+
     try:
         found = control.ask(mountpoint, encode(name, args), timeout=TIMEOUT)
     except control.NotServing:
@@ -87,6 +88,6 @@ def ask(
     return found
 
 
-def mount_status(mountpoint: Path) -> Answer:
+def mount_status(mountpoint: Path) -> control.Answer:
     """The daemon's ``status`` (pid, cache folder, connectivity) merged with its ``report``."""
     return {**ask(mountpoint, "status"), **ask(mountpoint, "report")}

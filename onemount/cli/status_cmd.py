@@ -217,7 +217,8 @@ def wait(mountpoints: list[Path], *, timeout: float | None, as_json: bool) -> in
             reports = [mount_status(m) for m in mountpoints]
             left = sum(_unsent(r) for r in reports)
             most = max(most, left)
-            progress.update(most - left, most, _sending(reports))
+            if most:
+                progress.update(most - left, most, _sending(reports))
             reason = _why_not(reports)
             if reason is None and left == 0:
                 break
@@ -231,7 +232,8 @@ def wait(mountpoints: list[Path], *, timeout: float | None, as_json: bool) -> in
     if as_json:
         print(json.dumps({"drained": True, "mounts": reports}))
     else:
-        print(f"every change has reached OneDrive ({count(most, 'change')} sent while waiting)")
+        sent = f" ({count(most, 'change')} sent while waiting)" if most else ""
+        print(f"every change has reached OneDrive{sent}")
     return 0
 
 

@@ -18,11 +18,11 @@ import traceback
 from collections.abc import Callable
 from functools import wraps
 from types import TracebackType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as RichProgress
+if TYPE_CHECKING:  # rich loads only when a bar is drawn: every command imports this module
+    from rich.progress import Progress as RichProgress
+    from rich.progress import TaskID
 
 LEVELS = ("debug", "info", "warning", "error")
 Handler = Callable[[argparse.Namespace], int]
@@ -118,6 +118,10 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self.stream.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as RichProgress
+
             self._bar = RichProgress(
                 TextColumn("{task.description}"),
                 BarColumn(),
