@@ -169,27 +169,32 @@ class Applier:
             )
         return report
 
-    def rejected(self) -> dict[str, str]:
-        """The entries recorded as not applied: id -> why (read on the caller's thread)."""
+    async def rejected(self) -> dict[str, str]:
+        """The entries recorded as not applied: id -> why.
+
+        Read holding the writer, like every change of it (a listing may be applying a page in
+        a worker thread at this moment)."""
+        return await self.ctx.store.write(lambda manager: dict(self._known(manager)))
+
+    def _known(self, manager: StateManager) -> dict[str, str]:
         if self._rejected is None:
-            text = queries.kv(self.ctx.store.reader, REJECTED)
+            text = queries.kv(manager.conn, REJECTED)
             self._rejected = json.loads(text) if text else {}
-        return dict(self._rejected)
+        return self._rejected
 
     def _note_rejected(self, manager: StateManager, converted: Converted) -> None:
         """Record the page's rejected ids, and forget those the page now brings, before the
         page commits (its own transaction: a crash in between only records too much)."""
-        if self._rejected is None:
-            text = queries.kv(manager.conn, REJECTED)
-            self._rejected = json.loads(text) if text else {}
-        known = self._rejected
-        before = dict(known)
-        for item in converted.entries:
-            known.pop(item.id, None)
+        known = self._known(manager)
+        changed = False
+        if known:
+            for item in converted.entries:
+                changed = known.pop(item.id, None) is not None or changed
         for bad in converted.rejected:
-            if bad.id is not None:
+            if bad.id is not None and known.get(bad.id) != bad.reason:
                 known[bad.id] = bad.reason
-        if known != before:
+                changed = True
+        if changed:
             manager.set_kv(REJECTED, json.dumps(known, sort_keys=True))
 
 
@@ -282,7 +287,7 @@ class Walker:
             link, anonymous = more.delta_link, anonymous + more.anonymous_rejects
             if not more.entries:
                 break
-        gone = candidates - seen - set(self.applier.rejected())
+        gone = candidates - seen - set(await self.applier.rejected())
         if anonymous:
             log.warning(
                 "resync: %d unreadable entries without an id; nothing is removed this time"
@@ -411,11 +416,13 @@ class Walker:
 
     async def _refetch_rejected(self) -> None:
         """Ask the server again for each entry recorded as not applied (rate-limited)."""
-        rejected = self.applier.rejected()
         now = trio.current_time()
-        if not rejected or now - self._refetched_at < self.config.rejected_retry:
+        if now - self._refetched_at < self.config.rejected_retry:
             return
         self._refetched_at = now
+        rejected = await self.applier.rejected()
+        if not rejected:
+            return
         client = self.ctx.client
         assert client is not None
         found = Converted()
@@ -428,6 +435,9 @@ class Walker:
             except MalformedResponse as exc:
                 log.debug("entry %s still unreadable: %s", item_id, exc)
                 continue
+            except GraphError as exc:  # the sync itself succeeded: try these another time
+                log.info("re-fetching rejected entries stopped: %s", exc)
+                break
             more = convert([item])
             found.entries.extend(more.entries)
             found.rejected.extend(more.rejected)

@@ -8,11 +8,14 @@ each item where the server has it, of the size and hash the server has.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import trio
 
+from onemount.engine.delta_loop import DeltaConfig
+from onemount.engine.delta_walk import WalkConfig
 from onemount.fakegraph.sample import seed_sample
 from onemount.store import queries
 from tests.engine.delta_support import (
@@ -26,6 +29,7 @@ from tests.engine.delta_support import (
     store_tree,
     synced,
 )
+from tests.engine.harness import Served
 
 KNOBS = {"shuffle_delta": True, "duplicate_delta": True, "delta_page_size": 7}
 
@@ -84,5 +88,54 @@ def test_incremental_changes_reach_the_store(tmp_path: Path, mode: str) -> None:
                     "SELECT 1 FROM items WHERE item_id = ?", (gone["id"],)
                 ).fetchone()
                 assert gone_row is None
+
+        trio.run(main)
+
+
+def _serve_unreadable(server: Served, item_id: str, name: str) -> None:
+    """Make the fake send ``name`` for the item, a name the client refuses to parse.
+
+    The fake itself refuses such names, so this writes its database directly: the stand-in
+    for a service that sends something malformed. ``bump`` puts the item in the next delta.
+    """
+    drive = server.graph.drive
+    drive.update(item_id, name=f"placeholder {item_id}.txt")  # a change delta will report
+    with drive._lock:
+        drive._db.execute("UPDATE drive_items SET name = ? WHERE id = ?", (name, item_id))
+
+
+def test_an_entry_the_client_cannot_read_is_recorded_and_fetched_again(tmp_path: Path) -> None:
+    config = DeltaConfig(notifications=False, walk=WalkConfig(rejected_retry=0.0))
+    with served_fake(tmp_path / "fake") as server:
+        drive = server.graph.drive
+
+        async def main() -> None:
+            async with (
+                remote(server, tmp_path / "m.db", config) as (ctx, loop),
+                running(loop),
+                admin(server) as fake,
+            ):
+                mended = await fake.create("mended.txt", text="m")
+                deleted = await fake.create("deleted.txt", text="d")
+                await synced(loop)
+                _serve_unreadable(server, mended["id"], "a/b")
+                _serve_unreadable(server, deleted["id"], "..")
+                await loop.sync()
+                recorded = json.loads(queries.kv(ctx.store.reader, "delta_rejected") or "{}")
+                assert set(recorded) == {mended["id"], deleted["id"]}
+                assert store_tree(ctx.store)[mended["id"]].name == "mended.txt"  # as it was
+                # The service mends one name (without a change delta would report) and the
+                # other item goes: the next sync fetches the first again, delta brings the
+                # second's tombstone.
+                with drive._lock:
+                    drive._db.execute(
+                        "UPDATE drive_items SET name = 'mended, renamed.txt' WHERE id = ?",
+                        (mended["id"],),
+                    )
+                await fake.delete(deleted["id"])
+                await synced(loop)
+                assert queries.kv(ctx.store.reader, "delta_rejected") == "{}"
+                assert store_tree(ctx.store) == fake_tree(drive)
+                assert store_tree(ctx.store)[mended["id"]].name == "mended, renamed.txt"
 
         trio.run(main)
