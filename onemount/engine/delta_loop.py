@@ -66,7 +66,8 @@ class DeltaConfig:
 
     ``notifications``: subscribe to change notifications (False: polling alone).
     ``listing_timeout``: how long opening a folder waits for its on-demand listing before it
-    is shown as the store knows it. ``quota_ttl``: how long a quota reading is reused.
+    is shown as the store knows it (and statfs for a quota reading).
+    ``quota_ttl``: how long a quota reading is reused.
     ``miss_interval``: lookups that find nothing ring for a delta at most this often.
     """
 
@@ -176,8 +177,10 @@ class DeltaLoop:
         client = self.engine.client
         if client is None or self.engine.connectivity.state != "ONLINE":
             return None if self._quota is None else self._quota[1]
-        result = await probe(client, self.config.probe.quick)
-        if result.drive is not None:
+        result = None
+        with trio.move_on_after(self.config.listing_timeout):  # statfs must not hang on Graph
+            result = await probe(client, self.config.probe.quick)
+        if result is not None and result.drive is not None:
             self._quota = (now, result.drive.quota)
         elif self._quota is not None:
             self._quota = (now, self._quota[1])

@@ -139,3 +139,19 @@ def test_an_entry_the_client_cannot_read_is_recorded_and_fetched_again(tmp_path:
                 assert store_tree(ctx.store)[mended["id"]].name == "mended, renamed.txt"
 
         trio.run(main)
+
+
+def test_the_quota_is_read_from_the_drive_and_reused(tmp_path: Path) -> None:
+    with served_fake(tmp_path / "fake") as server:
+
+        async def main() -> None:
+            async with remote(server, tmp_path / "m.db") as (_, loop):
+                server.graph.faults.clear_log()
+                first = await loop.quota()
+                second = await loop.quota()
+                assert first is not None and first == second
+                assert first.total == server.graph.drive.quota().total
+                asked = [r for r in server.graph.faults.requests() if r.path == "/v1.0/me/drive"]
+                assert len(asked) == 1  # the second statfs within 30 s asked nobody
+
+        trio.run(main)
