@@ -124,14 +124,23 @@ def test_a_sigkilled_delta_loop_restarts_to_the_same_end_state_applying_nothing_
         store.close()
 
         # An incremental delta of renames, a move and a folder delete, killed on its way.
-        files = sorted(i for i, n in fake_tree(drive).items() if n.kind == "file")
-        folders = sorted(i for i, n in fake_tree(drive).items() if n.kind == "folder")
+        tree = fake_tree(drive)
+        # populate's folders: flat under the root, files only. One moves into another, one
+        # goes with what it holds (those files are deleted, not renamed).
+        bulk = sorted(
+            (n.name, i)
+            for i, n in tree.items()
+            if n.kind == "folder" and n.name.startswith("bulk-")
+        )
+        folders = [i for _, i in bulk]
+        doomed = folders[2]
+        files = sorted(i for i, n in tree.items() if n.kind == "file" and n.parent != doomed)
         renamed = files[:1500]
         with drive.batch():
             for n, item in enumerate(renamed):
                 drive.update(item, name=f"renamed {n:04d}.txt")
             drive.update(folders[0], parent_id=folders[1])
-            drive.delete(folders[2])
+            drive.delete(doomed)
         Child(db, server).kill_after(4)
         Child(db, server).finish()
         store = EngineStore(db)
