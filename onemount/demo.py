@@ -370,7 +370,7 @@ class Tour:
         stamp = datetime.now().strftime("%H:%M:%S")
         self.shell(f'echo "Written through the mount at {stamp}" > "{self.mount}/Hello.txt"')
         self.status("Hello.txt")
-        self.run(["onemount", "status", "--wait"])
+        self.run(["onemount", "status", "--wait", self.mount])
         self.status("Hello.txt")
         self.say(f"the server has it: {self.server_has('Hello.txt').decode().strip()!r}")
 
@@ -399,14 +399,14 @@ class Tour:
         self.run(["cat", f"{self.mount}/Archive/2023/07/notes-3.txt"], ok=False)
         self.say("changes are kept, and `status --wait` says why they cannot leave now:")
         self.shell(f'echo "Written while offline" > "{self.mount}/Offline note.txt"')
-        self.run(["onemount", "status", "--wait"], ok=False)
+        self.run(["onemount", "status", "--wait", self.mount], ok=False)
 
     def online(self) -> None:
         self.heading("6. Back online")
         self.fake = start_fake(self.layout, port=self.fake.port)
         took = self.until("the mount coming back ONLINE", lambda: self.connectivity() == "ONLINE")
         self.say(f"the fake Graph is back; its probe found it after {took:.1f} s")
-        self.run(["onemount", "status", "--wait"])
+        self.run(["onemount", "status", "--wait", self.mount])
         self.say(f"the server has it: {self.server_has('Offline note.txt').decode().strip()!r}")
 
     def conflict(self) -> None:
@@ -414,7 +414,7 @@ class Tour:
         note = "Documents/Shopping list.md"
         self.shell(f'echo "- (this machine) tea" >> "{self.mount}/{note}"')
         self.another_device_writes(note, "# Shopping\n\n- (the phone, again) chocolate\n")
-        self.run(["onemount", "status", "--wait"])
+        self.run(["onemount", "status", "--wait", self.mount])
         self.run(["ls", f"{self.mount}/Documents"])
         copies = glob.glob(glob.escape(str(self.path("Documents"))) + "/Shopping list (conflict*")
         if len(copies) != 1:
@@ -495,6 +495,8 @@ def prepare(layout: Layout) -> tuple[int, int, int]:
 def tour(layout: Layout) -> int:
     started = time.monotonic()
     os.chdir(layout.root)  # the tour's commands name paths as a user there would
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # through a pipe too, a line at a time
     print("onemount demo: a fake OneDrive, mounted for real through FUSE")
     files, folders, nbytes = prepare(layout)
     fake = start_fake(layout)

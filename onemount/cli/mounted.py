@@ -83,6 +83,8 @@ def ask(
         ) from None
     except TimeoutError:
         raise Failure(f"{mountpoint}: its daemon did not answer in {TIMEOUT:g} s") from None
+    except OSError as exc:  # it went away mid-answer (an unmount)
+        raise Failure(f"{mountpoint}: its daemon stopped answering ({exc.strerror})") from None
     if "error" in found:
         raise Failure(f"{about}: {found['error']}" if about else str(found["error"]))
     return found
