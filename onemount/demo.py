@@ -359,9 +359,12 @@ class Tour:
 
     def hydrate(self) -> None:
         self.heading("2. Open a file: GHOST becomes HYDRATED")
-        self.status("Documents/Welcome.txt")
-        self.run(["cat", f"{self.mount}/Documents/Welcome.txt"])
-        self.status("Documents/Welcome.txt")
+        welcome = "Documents/Welcome.txt"
+        self.status(welcome)
+        self.run(["cat", f"{self.mount}/{welcome}"])
+        # cat is served as the bytes land; the download commits (hash checked) right after.
+        self.until("Welcome.txt's download", lambda: self._state(welcome) == "HYDRATED")
+        self.status(welcome)
         self.say("pin a folder: its files download now and are never evicted")
         self.run(["onemount", "pin", f"{self.mount}/Music"])
 
@@ -441,6 +444,9 @@ class Tour:
 
     def _report(self) -> dict[str, Any]:
         return control.ask(self.layout.mountpoint, "report", timeout=10)
+
+    def _state(self, relative: str) -> str:
+        return os.getxattr(self.path(relative), "user.onemount.state").decode()
 
     def _reads(self, relative: str) -> str:
         return self.path(relative).read_text()
