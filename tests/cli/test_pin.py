@@ -60,6 +60,7 @@ def test_pin_says_why_it_cannot_bring_the_files(mount: Mount) -> None:
     assert xattr(mount.path("Music/Band - Song.mp3"), "user.onemount.pinned") == "1"
 
 
+@pytest.mark.slow  # a remount with Graph unreachable, and its return
 def test_pin_offline_keeps_the_pin_and_says_so(unstarted: Mount) -> None:
     mount, server = unstarted, unstarted.server
     mount.start()

@@ -155,6 +155,7 @@ def test_wait_on_a_drained_outbox(mount: Mount) -> None:
     assert json.loads(answer)["drained"] is True
 
 
+@pytest.mark.slow  # a remount with Graph unreachable, and its return
 def test_wait_on_an_offline_outbox_says_so(unstarted: Mount) -> None:
     mount, server = unstarted, unstarted.server
     mount.start()
