@@ -220,31 +220,30 @@ class ContentCache:
 
         A download reserves its whole size before its first byte, and a partial file is only
         as big as what has arrived: counted by size it would let the rest of the cache be
-        given away twice. Reservations made while the scan runs are added to its result.
+        given away twice. The files are listed in a thread and combined afterwards with the
+        downloads running then (one that ended meanwhile is counted by the file the listing
+        saw). A reservation made while the listing ran may or may not show in it (its file
+        may appear meanwhile), so a listing that overlapped one is made again.
         """
-        expected = self._engine.hydrator.expected_sizes()
-        mark = self._counted
-        total = await trio.to_thread.run_sync(self._scan, expected)
-        self._used = max(0, total + self._counted - mark)
+        for _ in range(3):  # a listing no reservation overlapped is exact: try for one
+            mark = self._counted
+            content, partial = await trio.to_thread.run_sync(self._list)
+            if self._counted == mark:
+                break
+        total = sum(content.values())
+        for ino, expected in self._engine.hydrator.expected_sizes().items():
+            if str(ino) not in content:
+                total += max(expected, partial.pop(str(ino), 0))
+        self._used = max(0, total + sum(partial.values()) + self._counted - mark)
 
-    def _scan(self, expected: dict[int, int]) -> int:
-        """Bytes of ``content/`` and ``partial/``; a download counts its whole expected size."""
-        root = self._engine.cache.root
-        total = 0
-        partial: dict[str, int] = {}
-        for folder, sizes in (("content", None), ("partial", partial)):
-            for entry in os.scandir(root / folder):
-                try:
-                    size = entry.stat().st_size
-                except FileNotFoundError:
-                    continue
-                if sizes is None:
-                    total += size
-                else:
-                    sizes[entry.name] = size
-        for ino, size in expected.items():
-            total += max(size, partial.pop(str(ino), 0))
-        return total + sum(partial.values())
+    def _list(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Sizes of the files in ``content/`` and ``partial/``, by name (in a thread)."""
+        found: tuple[dict[str, int], dict[str, int]] = ({}, {})
+        for folder, sizes in zip(("content", "partial"), found, strict=True):
+            for entry in os.scandir(self._engine.cache.root / folder):
+                with contextlib.suppress(FileNotFoundError):
+                    sizes[entry.name] = entry.stat().st_size
+        return found
 
     def _overflow(self) -> int:
         """Bytes over the limit or under the free-space floor (0 when within both)."""

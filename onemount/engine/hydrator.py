@@ -139,6 +139,7 @@ class _Download:
     error: EngineError | None = None
     done: bool = False
     changed: trio.Event = field(default_factory=trio.Event)
+    ended: trio.Event = field(default_factory=trio.Event)
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
 
     def announce(self, have: int) -> None:
@@ -336,6 +337,7 @@ class Hydrator:
             if self._downloads.get(download.ino) is download:
                 del self._downloads[download.ino]
             download.announce(download.have)
+            download.ended.set()
             if not self._downloads:
                 self._idle.set()
                 self._idle = trio.Event()
@@ -399,17 +401,30 @@ class Hydrator:
                 await self._fire(ino, HydrateCancelled())
             raise self._offline(ino)
         if state in ("GHOST", "ERROR"):
-            try:
-                await self._engine.content.make_room(int(row["size"]))
-            except CacheFull as exc:
-                log.warning("inode %d cannot be downloaded: %s", ino, exc)
-                raise
+            await self._room(download, int(row["size"]))
             download.expected = int(row["size"])  # reserved: a rescan counts it from here on
             fired = await self._fire(ino, HydrateRequested())
             if fired is None:
                 return await self._begin(download)  # the row moved on meanwhile: look again
         download.expected = int(row["size"])
         return row
+
+    async def _room(self, download: _Download, size: int) -> None:
+        """Room for ``size`` bytes; while other downloads are running, wait for them first.
+
+        A download in progress is not evictable, but it soon will be: a cache full of
+        downloads waits for one to end before it says ENOSPC.
+        """
+        while True:
+            try:
+                await self._engine.content.make_room(size)
+                return
+            except CacheFull as exc:
+                others = [d for d in self._downloads.values() if d is not download and d.expected]
+                if not others:
+                    log.warning("inode %d cannot be downloaded: %s", download.ino, exc)
+                    raise
+            await others[0].ended.wait()
 
     async def _fetch(self, download: _Download, row: dict[str, object]) -> None:
         engine = self._engine
@@ -440,6 +455,7 @@ class Hydrator:
                 m.fire(ino, HydrateSucceeded(cached_hash=actual))  # refused: stays HYDRATING
                 raise _Stale
             os.replace(partial.path, engine.cache.content(ino))
+            download.expected = 0  # a content file now: a rescan counts it as such
             try:
                 fired = m.fire(ino, HydrateSucceeded(cached_hash=actual))
             except BaseException:
