@@ -13,12 +13,10 @@ import sys
 import time
 import webbrowser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import trio
-
-from onemount.auth import AuthConfig, Authenticator, AuthError, load_config
-from onemount.auth.cache import open_token_store
-from onemount.auth.client import cache_status
+if TYPE_CHECKING:  # msal and trio load when a command runs, not when any onemount starts
+    from onemount.auth import AuthConfig
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,6 +51,10 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def run_login(args: argparse.Namespace) -> int:
+    import trio
+
+    from onemount.auth import AuthError, load_config
+
     try:
         config = load_config(client_id=args.client_id, authority=args.authority)
         account = trio.run(_login, config, args.flow)
@@ -66,6 +68,8 @@ def run_login(args: argparse.Namespace) -> int:
 
 
 async def _login(config: AuthConfig, flow: str) -> str:
+    from onemount.auth import Authenticator
+
     auth = Authenticator(config)
     if flow == "browser":
         account = await auth.login_browser(_open_browser)
@@ -75,11 +79,16 @@ async def _login(config: AuthConfig, flow: str) -> str:
 
 
 async def _open_browser(url: str) -> None:
+    import trio
+
     print(f"Opening a browser to sign in. If none opens, visit:\n{url}", flush=True)
     await trio.to_thread.run_sync(webbrowser.open, url)
 
 
 def run_logout(args: argparse.Namespace) -> int:
+    from onemount.auth import load_config
+    from onemount.auth.cache import open_token_store
+
     config = load_config(client_id_required=False)
     open_token_store(config.cache_path, use_keyring=config.use_keyring).clear()
     print("Signed out: cached tokens removed.")
@@ -87,6 +96,10 @@ def run_logout(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    from onemount.auth import load_config
+    from onemount.auth.cache import open_token_store
+    from onemount.auth.client import cache_status
+
     config = load_config(client_id_required=False)
     status = cache_status(open_token_store(config.cache_path, use_keyring=config.use_keyring))
     if status.account is None:

@@ -15,9 +15,6 @@ from pathlib import Path
 
 from onemount.cli.store_cmd import add_db_option
 from onemount.cli.terminal import Failure, add_log_level, guarded
-from onemount.store.db import open_reader
-from onemount.store.schema import STATES, SchemaError
-from onemount.store.stats import collect, render
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,6 +42,10 @@ def _stats(args: argparse.Namespace) -> int:
     else:
         print("onemount stats: give a MOUNTPOINT, --db PATH or set $ONEMOUNT_DB", file=sys.stderr)
         return 2
+    from onemount.store.db import open_reader
+    from onemount.store.schema import SchemaError
+    from onemount.store.stats import collect, render
+
     try:
         conn = open_reader(path)
     except (SchemaError, FileNotFoundError) as exc:
@@ -53,11 +54,7 @@ def _stats(args: argparse.Namespace) -> int:
         stats = collect(conn)
     finally:
         conn.close()
-    if args.json:
-        print(json.dumps(stats, indent=2))
-    else:
-        states = {state: stats["states"].get(state, 0) for state in STATES}
-        print(render({**stats, "states": states}))
+    print(json.dumps(stats, indent=2) if args.json else render(stats))
     return 0
 
 

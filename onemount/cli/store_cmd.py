@@ -1,19 +1,25 @@
-"""``onemount store``: migrate and validate a metadata_v2 database."""
+"""``onemount store``: migrate and validate a metadata_v2 database.
+
+The store is imported by the commands themselves, not at start-up: every ``onemount`` command
+line builds this parser, and most never open a database.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from onemount.store.db import DB_ENV, connect_writer, default_path, open_reader
-from onemount.store.schema import SCHEMA_VERSION, SchemaError, migrate, version
-from onemount.store.validate import validate
+#: The database ``--db`` defaults to.
+DB_ENV = "ONEMOUNT_DB"
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:
     """``--db PATH``, defaulting to ``$ONEMOUNT_DB`` (shared with ``onemount stats``)."""
     parser.add_argument(
-        "--db", default=default_path(), help=f"metadata_v2 database (default: ${DB_ENV})"
+        "--db",
+        default=os.environ.get(DB_ENV) or None,
+        help=f"metadata_v2 database (default: ${DB_ENV})",
     )
 
 
@@ -42,6 +48,9 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    from onemount.store.db import connect_writer
+    from onemount.store.schema import SchemaError, migrate
+
     path = require_db(args)
     if path is None:
         return 2
@@ -57,6 +66,10 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from onemount.store.db import open_reader
+    from onemount.store.schema import SCHEMA_VERSION, SchemaError, version
+    from onemount.store.validate import validate
+
     path = require_db(args)
     if path is None:
         return 2

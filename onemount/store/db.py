@@ -7,7 +7,6 @@ docs/store.md for why the outbox does not need FULL.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import apsw
@@ -15,7 +14,6 @@ import apsw.bestpractice
 
 from onemount.store.schema import SchemaError, check_supported, migrate, version
 
-DB_ENV = "ONEMOUNT_DB"
 _BUSY_TIMEOUT_MS = 5000
 
 
@@ -59,8 +57,3 @@ def open_reader(path: str | Path) -> apsw.Connection:
         conn.close()
         raise
     return conn
-
-
-def default_path() -> str | None:
-    """The database named by ``$ONEMOUNT_DB``, if any (the CLI's default for ``--db``)."""
-    return os.environ.get(DB_ENV) or None

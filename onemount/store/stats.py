@@ -12,7 +12,7 @@ from typing import Any
 
 import apsw
 
-from onemount.store.schema import ROOT_INODE
+from onemount.store.schema import ROOT_INODE, STATES
 
 KB, MB, GB = 1024, 1024**2, 1024**3
 SIZE_BUCKETS = (
@@ -41,7 +41,9 @@ def collect(conn: apsw.Connection, *, now: float | None = None) -> dict[str, Any
     """Every figure of ``onemount stats`` as plain JSON-able data."""
     now = time.time() if now is None else now
     return {
-        "states": dict(conn.execute("SELECT state, count(*) FROM items GROUP BY state ORDER BY 1")),
+        # Every state a row can be in, zeros included, so two outputs always line up.
+        "states": dict.fromkeys(STATES, 0)
+        | dict(conn.execute("SELECT state, count(*) FROM items GROUP BY state ORDER BY 1")),
         "kinds": dict(conn.execute("SELECT kind, count(*) FROM items GROUP BY kind ORDER BY 1")),
         "directories": _directories(conn),
         "sizes": _histogram(conn, "size", SIZE_BUCKETS),

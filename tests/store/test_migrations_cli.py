@@ -258,7 +258,15 @@ def test_stats_json_counts_what_was_fired(manager: StateManager, db_path: Path) 
     result = run("stats", "--json", "--db", str(db_path))
     assert result.returncode == 0, result.stderr
     stats = json.loads(result.stdout)
-    assert stats["states"] == {"DIRTY_LOCAL": 1, "GHOST": 1, "HYDRATED": 2}
+    assert stats["states"] == {
+        "GHOST": 1,
+        "HYDRATING": 0,
+        "HYDRATED": 2,
+        "DIRTY_LOCAL": 1,
+        "DELETED_LOCAL": 0,
+        "CONFLICT": 0,
+        "ERROR": 0,
+    }
     assert stats["kinds"] == {"file": 2, "folder": 2}
     assert stats["sizes"]["empty"] == 1 and stats["sizes"]["1 KB-1 MB"] == 1
     assert stats["extensions"] == {"(none)": 1, "jpg": 1}
