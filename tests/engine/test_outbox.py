@@ -302,3 +302,23 @@ def test_shutdown_keeps_the_outbox_and_the_next_start_sends_it(tmp_path: Path) -
                 assert m.engine.pending_changes() == 0
 
         trio.run(main)
+
+
+def test_a_rename_while_the_move_is_in_flight_is_sent_after_it(tmp_path: Path) -> None:
+    with served(tmp_path / "fake") as server:
+        drive = server.graph.drive
+        item, _ = drive.put_bytes(drive.root_id, "a.txt", b"moved twice")
+
+        async def main() -> None:
+            async with mounted(server, tmp_path / "cache") as m:
+                await quiet(m)
+                server.graph.faults.add(FaultRule(path="*", method="PATCH", latency=0.5))
+                await m.local.rename(ROOT_INODE, "a.txt", ROOT_INODE, "b.txt", noreplace=False)
+                await m.engine.outbox.job_started()  # the first move is out
+                await m.local.rename(ROOT_INODE, "b.txt", ROOT_INODE, "c.txt", noreplace=False)
+                await quiet(m)
+                assert await assert_trees_equal(m) == {"/c.txt": b"moved twice"}
+                assert drive.get(item.id).name == "c.txt"
+                assert len(m.requests("PATCH", "/items/")) == 2
+
+        trio.run(main)
