@@ -63,7 +63,5 @@ def test_a_new_snapshot_forgets_the_session_of_the_old_one(tmp_path: Path) -> No
     manager.job_progress(upload, "https://up/session-of-old", 327_680)
     manager.recover_jobs()  # the process died: the job waits to resume its session
     manager.start_job(upload, Snapshot(seq=1, hash="new", size=12))  # other bytes now
-    (url,) = manager.conn.execute(
-        "SELECT session_url FROM intents WHERE id = ?", (upload,)
-    ).fetchone()
-    assert url is None
+    found = manager.conn.execute("SELECT session_url FROM intents WHERE id = ?", (upload,))
+    assert found.fetchone() == (None,)
