@@ -103,6 +103,13 @@ def _log_level(raw: object) -> str:
     return level
 
 
+def _conflict_policy(raw: object) -> str:
+    policy = str(raw).lower()
+    if policy not in ("both", "ask"):
+        raise ValueError(f"{raw!r} is not both or ask")
+    return policy
+
+
 def _path_or_none(raw: object) -> str | None:
     if raw is None or raw == "":
         return None
@@ -158,6 +165,9 @@ OPTIONS: tuple[Option, ...] = (
            "Seconds an open of a not-yet-downloaded file waits before ETIMEDOUT."),
     Option("drain_deadline", _seconds, _ENGINE_DEFAULTS.drain_deadline,
            "Seconds unmount keeps sending pending changes before leaving the rest queued."),
+    Option("conflicts", _conflict_policy, _ENGINE_DEFAULTS.conflict_policy,
+           "both: a conflict keeps both versions on its own once the file is closed; ask: it"
+           " waits for `onemount conflicts resolve`."),
 )  # fmt: skip
 _BY_KEY = {option.key: option for option in OPTIONS}
 
@@ -200,6 +210,7 @@ class Settings(Mapping[str, Value]):
             drain_deadline=float(self["drain_deadline"] or 0.0),
             offline=bool(self["offline"]),
             read_only=bool(self["read_only"]),
+            conflict_policy="ask" if self["conflicts"] == "ask" else "both",
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -31,3 +32,6 @@ class EngineConfig:
     offline: bool = False
     #: Refuse every change through the mount (``--read-only``).
     read_only: bool = False
+    #: A conflict nobody resolves: keep both versions once the file is closed ("both"), or
+    #: leave it for ``onemount conflicts resolve`` ("ask").
+    conflict_policy: Literal["both", "ask"] = "both"

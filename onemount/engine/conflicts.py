@@ -27,6 +27,7 @@ import errno
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from onemount import mutations
 from onemount.engine.columns import ints
 from onemount.engine.errors import EngineError
 from onemount.engine.sink import report
@@ -71,7 +72,7 @@ class Conflicts:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         #: How a conflict nobody resolves is resolved: keep both (default), or None (wait).
-        self.policy: Keep | None = "both"
+        self.policy: Keep | None = "both" if engine.config.conflict_policy == "both" else None
 
     async def settle(self) -> int:
         """Apply :attr:`policy` to every conflict whose file is not open for writing."""
@@ -83,7 +84,8 @@ class Conflicts:
             if engine.files.writing(ino):
                 continue  # its release wakes the outbox, which settles it then
             try:
-                await self.resolve(ino, self.policy)
+                keep = "remote" if mutations.on("remote_change_drops_dirty") else self.policy
+                await self.resolve(ino, keep)
             except (EngineError, InvalidTransition, UnknownItem):
                 continue  # it moved on meanwhile
             resolved += 1
