@@ -46,6 +46,7 @@ from typing import Literal, Protocol
 
 import trio
 
+from onemount import mutations
 from onemount.engine import sink
 from onemount.engine.bootstrap import ENUMERATED_AT
 from onemount.engine.convert import Converted, convert
@@ -324,6 +325,8 @@ class Walker:
             async with send:
                 try:
                     async for page in pages:
+                        if mutations.on("cursor_before_apply") and keep_links:
+                            await self.ctx.store.write(_store_cursor(page))
                         await send.send(page)
                 except GraphError as exc:
                     await send.send(exc)
@@ -458,6 +461,12 @@ def _server_items(manager: StateManager) -> set[str]:
             "SELECT remote_id FROM items WHERE remote_id IS NOT NULL AND ino <> ?", (ROOT_INODE,)
         )
     }
+
+
+def _store_cursor(page: Page) -> Callable[[StateManager], None]:
+    """The old cursor handling (a mutation switch): a page's link stored as it comes."""
+    cursor = page.delta_link or page.next_link
+    return lambda manager: manager.set_kv(CURSOR, cursor) if cursor else None
 
 
 def _mark_enumerated(manager: StateManager) -> None:

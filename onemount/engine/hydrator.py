@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from onemount import mutations
 from onemount.engine.backoff import Backoff
 from onemount.engine.columns import ints
 from onemount.engine.errors import (
@@ -193,6 +194,8 @@ class Hydrator:
         download failed for good fails until its backoff is over (HydrationFailed, EIO).
         """
         download = self._enqueue(ino, WAITING)
+        if mutations.on("offline_ghost_empty") and isinstance(download.error, ContentOffline):
+            return
         if download.error is not None:
             raise download.error
 
@@ -451,7 +454,8 @@ class Hydrator:
             row = m.peek(ino)
             if row is None or row["state"] != "HYDRATING":
                 raise _Abandoned
-            if row["remote_hash"] is not None and row["remote_hash"] != actual:
+            stale = row["remote_hash"] is not None and row["remote_hash"] != actual
+            if stale and not mutations.on("stale_hydration_accepted"):
                 m.fire(ino, HydrateSucceeded(cached_hash=actual))  # refused: stays HYDRATING
                 raise _Stale
             os.replace(partial.path, engine.cache.content(ino))

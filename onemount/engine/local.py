@@ -38,9 +38,10 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from onemount import mutations
 from onemount.engine.errors import EngineError, ReadOnlyMount
 from onemount.engine.handles import Handle
-from onemount.engine.hydrator import BACKGROUND, CACHED
+from onemount.engine.hydrator import BACKGROUND, CACHED, reachable
 from onemount.engine.sink import report
 from onemount.statemachine import InvalidTransition
 from onemount.store import Fired, NameTaken, StateManager, UnknownItem
@@ -149,6 +150,8 @@ class LocalOps:
         fd = self._fds.get(fh)
         if fd is None and self._complete(handle.ino):
             fd = self._descriptor(handle)
+        if fd is None and mutations.on("offline_ghost_empty") and not reachable(self._engine):
+            return b""
         if fd is None:
             hydrator = self._engine.hydrator
             timeout = self._engine.config.hydrate_timeout
@@ -300,6 +303,8 @@ class LocalOps:
         if target is not None:
             engine.hydrator.cancel(int(target["ino"]))
             engine.content.drop(int(target["ino"]))
+        if mutations.on("rename_cancels_upload"):
+            await engine.store.write_inline(lambda m: mutations.cancel_uploads(m, ino))
         self._mark(ino)
         report(engine.sink, fired)
         return ino
@@ -368,6 +373,8 @@ class LocalOps:
             engine.hydrator.start(ino)
             await engine.hydrator.wait_cached(ino, timeout=engine.config.hydrate_timeout)
         path = engine.cache.content(ino)
+        if mutations.on("truncate_not_uploaded"):
+            return os.truncate(path, size)
         growth = size - os.stat(path).st_size
         if growth > 0:
             await engine.content.make_room(growth)

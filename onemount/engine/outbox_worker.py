@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
+from onemount import mutations
 from onemount.engine.backoff import Backoff
 from onemount.engine.convert import entry
 from onemount.engine.hydrator import reachable
@@ -501,6 +502,8 @@ class OutboxWorker:
         assert flight.snapshot is not None
         taken = flight.snapshot
         row = self._row(job.ino)
+        if mutations.on("empty_file_not_uploaded") and not taken.size and not row["remote_id"]:
+            return
         parent = self._parent_remote_id(row)
         target: NewItem | Replace
         if row["remote_id"] is None:

@@ -23,6 +23,7 @@ from typing import Any
 
 import apsw
 
+from onemount import mutations
 from onemount.store.events import (
     LocalCreated,
     LocalModified,
@@ -135,6 +136,8 @@ def content_changed(ctx: GuardContext) -> bool:
     if row is None or row["kind"] == "folder":
         return False
     remote: RemoteState = ctx.payload.remote  # type: ignore[attr-defined]
+    if mutations.on("etag_invalidation"):
+        return bool(remote.etag != row["etag"])
     comparable = False
     if remote.ctag is not None and row["ctag"] is not None:
         if remote.ctag != row["ctag"]:
@@ -155,6 +158,8 @@ def changed_during_upload(ctx: GuardContext) -> bool:
     # The uploader reports the local_change_seq of the snapshot it sent.
     assert ctx.row is not None
     sent: int = ctx.payload.snapshot_seq  # type: ignore[attr-defined]
+    if mutations.on("upload_keeps_dirty"):
+        return True
     return bool(sent != ctx.row["local_change_seq"])
 
 
@@ -188,6 +193,8 @@ def _upload_snapshot(ctx: GuardContext) -> str | None:
 def is_upload_echo(ctx: GuardContext) -> bool:
     """The change carries the hash of the bytes our upload job snapshotted and sent."""
     remote: RemoteState = ctx.payload.remote  # type: ignore[attr-defined]
+    if mutations.on("echo_is_conflict"):
+        return False
     return remote.hash is not None and remote.hash == _upload_snapshot(ctx)
 
 
@@ -195,6 +202,8 @@ def hydration_current(ctx: GuardContext) -> bool:
     """The verified bytes are the version the row records (a row without a hash cannot tell)."""
     assert ctx.row is not None
     verified: str = ctx.payload.cached_hash  # type: ignore[attr-defined]
+    if mutations.on("stale_hydration_accepted"):
+        return True
     return ctx.row["remote_hash"] is None or verified == ctx.row["remote_hash"]
 
 
