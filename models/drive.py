@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: A drive (or any tree of entries) as a user compares it: path -> bytes, ``None`` for a folder.
+Tree = dict[str, bytes | None]
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -19,6 +22,9 @@ class Entry:
     parent: str | None
     folder: bool
     content: bytes = b""
+    #: Which version of the content this is: every new content gets a new number, even the
+    #: same bytes again (the service gives it a new cTag, which is how clients tell).
+    version: int = 0
 
 
 class NameTaken(Exception):
@@ -33,6 +39,11 @@ class DriveModel:
     def __init__(self, root_id: str) -> None:
         self.root_id = root_id
         self.entries: dict[str, Entry] = {root_id: Entry("root", None, True)}
+
+    def copy(self) -> DriveModel:
+        other = DriveModel(self.root_id)
+        other.entries = dict(self.entries)
+        return other
 
     def children(self, parent: str) -> dict[str, Entry]:
         return {i: e for i, e in self.entries.items() if e.parent == parent}
@@ -53,6 +64,25 @@ class DriveModel:
             current = self.entries[current].parent
         return False
 
+    def path_of(self, item_id: str) -> str:
+        """``/a/b`` for an item (``""`` for the root)."""
+        parts: list[str] = []
+        current = item_id
+        while current != self.root_id:
+            entry = self.entries[current]
+            parts.append(entry.name)
+            assert entry.parent is not None
+            current = entry.parent
+        return "".join(f"/{name}" for name in reversed(parts))
+
+    def tree(self) -> Tree:
+        """Every live item but the root by path."""
+        return {
+            self.path_of(i): None if e.folder else e.content
+            for i, e in self.entries.items()
+            if i != self.root_id
+        }
+
     # -- what the service does, or refuses ---------------------------------------------------
 
     def check_create(self, parent: str, name: str) -> None:
@@ -62,16 +92,23 @@ class DriveModel:
             raise NameTaken(name)
 
     def create(
-        self, item_id: str, parent: str, name: str, *, folder: bool, content: bytes = b""
+        self,
+        item_id: str,
+        parent: str,
+        name: str,
+        *,
+        folder: bool,
+        content: bytes = b"",
+        version: int = 0,
     ) -> None:
         self.check_create(parent, name)
-        self.entries[item_id] = Entry(name, parent, folder, content)
+        self.entries[item_id] = Entry(name, parent, folder, content, version)
 
-    def replace(self, item_id: str, content: bytes) -> None:
+    def replace(self, item_id: str, content: bytes, version: int = 0) -> None:
         entry = self.entries[item_id]
         if entry.folder:
             raise NotAllowed("a folder has no content")
-        self.entries[item_id] = Entry(entry.name, entry.parent, False, content)
+        self.entries[item_id] = Entry(entry.name, entry.parent, False, content, version)
 
     def check_move(self, item_id: str, *, name: str, parent: str) -> None:
         if item_id == self.root_id:
@@ -84,7 +121,7 @@ class DriveModel:
     def move(self, item_id: str, *, name: str, parent: str) -> None:
         self.check_move(item_id, name=name, parent=parent)
         entry = self.entries[item_id]
-        self.entries[item_id] = Entry(name, parent, entry.folder, entry.content)
+        self.entries[item_id] = Entry(name, parent, entry.folder, entry.content, entry.version)
 
     def delete(self, item_id: str) -> set[str]:
         """Delete the item and everything below it; the ids that are gone."""
