@@ -175,7 +175,6 @@ def build_engine(
         sink=BytesSink(),
     )
     engine.delta = DeltaLoop(engine, DeltaConfig(notifications=False, probe=QUICK_PROBE))
-    _tell_content(engine)
     return engine
 
 
@@ -199,20 +198,6 @@ async def mounted(
         assert engine.client is not None
         await engine.client.aclose()
         engine.store.close()
-
-
-def _tell_content(engine: Engine) -> None:
-    """Have every delta page reach ``ContentCache.remote_applied``, as the engine asks of the
-    delta loop (until its applier calls it, this wraps the applier; see docs/engine.md)."""
-    applier = engine.delta.applier
-    original = applier.apply
-
-    async def apply(*args: Any, **kwargs: Any) -> Any:
-        report = await original(*args, **kwargs)
-        engine.content.remote_applied(report.fired)
-        return report
-
-    applier.apply = apply  # type: ignore[method-assign]
 
 
 async def quiet(mount: Mount, within: float = 60.0) -> None:
