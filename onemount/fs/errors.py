@@ -17,7 +17,9 @@ with :func:`guarded`, which answers
   with EIO and one ERROR line carrying the traceback: it is a bug, and the log is where it is
   found.
 
-Cancellation (a ``BaseException``) passes through untouched, as trio requires.
+Cancellation (a ``BaseException``) passes through untouched, as trio requires. While a handler
+runs, :data:`~onemount.fs.kernel.answering` is set, so the invalidation sink knows that what the
+engine reports then is the kernel's own change.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any, ParamSpec, TypeVar
 import pyfuse3
 
 from onemount.engine.errors import EngineError
+from onemount.fs.kernel import answering
 from onemount.names import ForbiddenName
 from onemount.store import InvalidPlacement, NameTaken, NotEmpty, UnknownItem
 
@@ -76,11 +79,14 @@ def guarded(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[An
 
     @functools.wraps(fn)
     async def handler(*args: P.args, **kwargs: P.kwargs) -> R:
+        marked = answering.set(True)
         try:
             return await fn(*args, **kwargs)
         except pyfuse3.FUSEError:
             raise
         except Exception as exc:
             raise answer(fn.__name__, exc) from None
+        finally:
+            answering.reset(marked)
 
     return handler

@@ -7,26 +7,35 @@ bookkeeping, so the :class:`~onemount.fs.operations.Operations` work the same wi
 
 :class:`KernelSink` is the engine's :class:`~onemount.engine.sink.InvalidationSink` for a live
 mount. A remote change the engine applied must be visible at once, not when an entry or
-attribute timeout runs out, so it drops the kernel's entry for a name
-(``invalidate_entry_async``, pyfuse3's own queue thread) and the attributes or pages of an
-inode (``invalidate_inode``). The latter is synchronous and may wait for a page lock that a
-read in progress holds, a read which only the trio thread can answer: called there it could
-deadlock, so it runs on a thread of its own. Inodes and folders the kernel does not know are
-skipped: nothing of them is cached.
+attribute timeout runs out, so it drops the kernel's entry for a name (``invalidate_entry``)
+and the attributes or pages of an inode (``invalidate_inode``). Both are synchronous and may
+wait for the kernel to finish a request in progress (an inode's page lock is held by a read
+only the trio thread can answer), so they run in order on a thread of their own, never on the
+trio thread; :meth:`KernelSink.flushed` waits until what was queued has been done, which is
+how ``onemount sync`` returns only once the mount shows what it synced. Inodes and folders the
+kernel does not know are skipped: nothing of them is cached.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import threading
 from dataclasses import dataclass
+from typing import Literal
 
 import pyfuse3
+import trio
 
 from onemount.store import ROOT_INODE
 
 log = logging.getLogger("onemount.fs")
+
+#: True while a kernel request is being answered (set by :func:`onemount.fs.errors.guarded`).
+#: What the engine reports then is the change the kernel is making itself: the kernel has
+#: already updated its entries and attributes, and dropping them would only cost it lookups.
+answering: contextvars.ContextVar[bool] = contextvars.ContextVar("answering", default=False)
 
 
 @dataclass
@@ -99,20 +108,31 @@ class KernelView:
         return True
 
 
+_Job = tuple[Literal["entry"], int, bytes] | tuple[Literal["inode"], int, bool] | threading.Event
+
+
 class KernelSink:
     """The engine's invalidation sink on a mounted file system (see the module docstring)."""
 
     def __init__(self, kernel: KernelView) -> None:
         self.kernel = kernel
-        self._queue: queue.SimpleQueue[tuple[int, bool] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         """Begin invalidating (call once the file system is mounted)."""
         self._thread = threading.Thread(
-            target=self._invalidate_inodes, name="onemount-invalidate", daemon=True
+            target=self._invalidate, name="onemount-invalidate", daemon=True
         )
         self._thread.start()
+
+    async def flushed(self) -> None:
+        """Return once every invalidation queued before this call has reached the kernel."""
+        if self._thread is None:
+            return
+        done = threading.Event()
+        self._queue.put(done)
+        await trio.to_thread.run_sync(done.wait, abandon_on_cancel=True)
 
     def stop(self) -> None:
         """Stop before the session closes: pyfuse3 must not be called after ``close``."""
@@ -124,21 +144,41 @@ class KernelSink:
     # -- InvalidationSink ----------------------------------------------------------------------
 
     def entry_changed(self, parent: int, name: str) -> None:
-        if self._thread is not None and self.kernel.knows(parent):
-            pyfuse3.invalidate_entry_async(parent, name.encode(), ignore_enoent=True)
+        if not answering.get():
+            self.drop_entry(parent, name)
 
     def inode_changed(self, ino: int, *, content: bool) -> None:
+        # New bytes are news to the kernel even within a request (a release that applies a
+        # remote version held back while the file was being written); new attributes then are
+        # the kernel's own doing.
+        if content or not answering.get():
+            self.drop_inode(ino, content=content)
+
+    # -- what the FUSE layer itself asks for ---------------------------------------------------
+
+    def drop_entry(self, parent: int, name: str) -> None:
+        """Make the kernel look ``parent``/``name`` up again."""
+        if self._thread is not None and self.kernel.knows(parent):
+            self._queue.put(("entry", parent, name.encode()))
+
+    def drop_inode(self, ino: int, *, content: bool) -> None:
+        """Make the kernel ask for ``ino``'s attributes again (and its bytes, with content)."""
         if content:
             self.kernel.content_changed(ino)
         if self._thread is not None and self.kernel.knows(ino):
-            self._queue.put((ino, not content))
+            self._queue.put(("inode", ino, not content))
 
-    def _invalidate_inodes(self) -> None:
+    def _invalidate(self) -> None:
         while (job := self._queue.get()) is not None:
-            ino, attr_only = job
+            if isinstance(job, threading.Event):
+                job.set()
+                continue
             try:
-                pyfuse3.invalidate_inode(ino, attr_only)
+                if job[0] == "entry":
+                    pyfuse3.invalidate_entry(job[1], job[2])
+                else:
+                    pyfuse3.invalidate_inode(job[1], job[2])
             except FileNotFoundError:
                 pass  # the kernel forgot it meanwhile: nothing cached to drop
             except OSError as exc:
-                log.warning("invalidating inode %d: %s", ino, exc)
+                log.warning("invalidating %s %d: %s", job[0], job[1], exc)

@@ -124,8 +124,7 @@ async def serve(plan: MountPlan, ready: Callable[[], None]) -> Ended:
                     GraphConfig(base_url=plan.graph.base_url),
                     listener=connectivity,
                 )
-            kernel = KernelView()
-            sink = KernelSink(kernel)
+            sink = KernelSink(KernelView())
             engine = Engine(
                 cache=cache,
                 store=store,
@@ -135,7 +134,7 @@ async def serve(plan: MountPlan, ready: Callable[[], None]) -> Ended:
                 sink=sink,
             )
             try:
-                session = _Session(plan, engine, Operations(engine, kernel=kernel), sink)
+                session = _Session(plan, engine, Operations(engine, sink=sink), sink)
                 return await session.run(listener, ready)
             finally:
                 if client is not None:
@@ -252,6 +251,7 @@ class _Session:
             return {"error": "unmounting"}
         await self.engine.outbox.drain()
         cycle = await self.engine.delta.sync()
+        await self.sink.flushed()  # the mount shows what was synced when the answer comes
         changed = None if cycle.outcome is None else cycle.outcome.changed
         return {
             "changed": changed,

@@ -23,8 +23,9 @@ Decisions the code below carries out (each explained in docs/fs.md):
   since no single Graph request swaps two items.
 
 Without a kernel (the model conformance run, unit tests) the class is driven directly: build
-it on an :class:`~onemount.engine.engine.Engine` and pass ``reply`` to collect readdir
-entries instead of ``pyfuse3.readdir_reply``.
+it on an :class:`~onemount.engine.engine.Engine` (no ``sink``: the one it makes keeps the
+books and calls no kernel) and pass ``reply`` to collect readdir entries instead of
+``pyfuse3.readdir_reply``.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ import pyfuse3
 from onemount.fs import status
 from onemount.fs.attributes import Owner, Timeouts, entry_attributes, negative_entry
 from onemount.fs.errors import guarded
-from onemount.fs.kernel import KernelView
+from onemount.fs.kernel import KernelSink, KernelView
 from onemount.names import MAX_LOCAL_NAME_BYTES, check_local_component
 from onemount.store import ROOT_INODE, queries
 from onemount.store.queries import Attrs
@@ -105,19 +106,23 @@ class Operations(pyfuse3.Operations):
 
     supports_dot_lookup = True  # lookups of "." and ".." (NFS export) are answered
     enable_writeback_cache = False  # measured and decided in docs/fs.md
+    enable_acl = True  # the kernel then caches "no ACL" per inode: one xattr trip less per ls -l
 
     def __init__(
         self,
         engine: Engine,
         *,
-        kernel: KernelView | None = None,
+        sink: KernelSink | None = None,
         timeouts: Timeouts | None = None,
         owner: Owner | None = None,
         reply: Reply = pyfuse3.readdir_reply,
     ) -> None:
         super().__init__()
         self.engine = engine
-        self.kernel = kernel or KernelView()
+        # The mount's sink (the engine reports to it too); without a kernel, one that only
+        # keeps the books.
+        self.sink = sink or KernelSink(KernelView())
+        self.kernel = self.sink.kernel
         self.timeouts = timeouts or Timeouts()
         self.owner = owner or Owner.of_process()
         self._reply = reply
@@ -165,7 +170,7 @@ class Operations(pyfuse3.Operations):
         """The item a kernel inode stands for (see :meth:`KernelView.alias`)."""
         real, first = self.kernel.resolve(ino)
         if first is not None:
-            self.engine.sink.entry_changed(first.parent, first.name)
+            self.sink.drop_entry(first.parent, first.name)
         return real
 
     def _entry(self, attrs: Attrs) -> pyfuse3.EntryAttributes:
@@ -342,7 +347,7 @@ class Operations(pyfuse3.Operations):
             # The kernel will show the new name as the moved inode; the engine kept the
             # replaced item there instead, with the moved one's bytes (an editor's save).
             self.kernel.alias(moved, holder, parent_inode_new, new)
-            self.engine.sink.inode_changed(holder, content=True)
+            self.sink.drop_inode(holder, content=True)
 
     @guarded
     async def symlink(

@@ -156,9 +156,14 @@ class Mount:
         return log.read_text() if log.exists() else ""
 
     def close(self) -> None:
-        """Leave nothing mounted or running, whatever the test did."""
-        if self.pid is not None and self.unmount().returncode != 0 and self.pid is not None:
-            self.kill()
+        """Leave nothing mounted or running, whatever the test did: SIGTERM (a clean unmount
+        that sends what is pending until the drain deadline), then whatever is left by force."""
+        if self.pid is not None:
+            os.kill(self.pid, signal.SIGTERM)
+            if not wait_for_exit(self.pid):
+                os.kill(self.pid, signal.SIGKILL)
+                wait_for_exit(self.pid)
+            self.pid = None
         if mounted_at(self.mountpoint) is not None:
             unmount(self.mountpoint, lazy=True)
 

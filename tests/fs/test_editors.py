@@ -37,27 +37,29 @@ def _save_through_temporary(target: Path, data: bytes, temporary_name: str) -> N
     os.rename(temporary, target)
 
 
-@pytest.mark.parametrize(
-    "temporary", [".goutputstream-XJ2K1Z", ".Shopping list.md.tmp", "lu12.tmp"]
-)
-def test_save_through_a_temporary_keeps_the_server_item(mount: Mount, temporary: str) -> None:
+def test_saves_through_a_temporary_keep_the_server_item(mount: Mount) -> None:
+    """gedit/GIO, VS Code-style and LibreOffice-style temporaries, one save after another."""
     target = mount.path(DOC)
     original_id = mount.item(DOC).id
     assert target.read_bytes().startswith(b"# Shopping")
-    _save_through_temporary(target, b"# Shopping\n\n- tea\n", temporary)
-    assert target.read_bytes() == b"# Shopping\n\n- tea\n"  # through the moved entry
-    assert target.stat().st_size == len(b"# Shopping\n\n- tea\n")
-    assert sorted(os.listdir(target.parent)) == DOCUMENTS
+    lines = b"# Shopping\n\n"
+    for temporary in (".goutputstream-XJ2K1Z", ".Shopping list.md.tmp", "lu12.tmp"):
+        lines += f"- {temporary}\n".encode()
+        _save_through_temporary(target, lines, temporary)
+        assert target.read_bytes() == lines  # at once, through the entry the kernel moved
+        assert target.stat().st_size == len(lines)
+        assert sorted(os.listdir(target.parent)) == DOCUMENTS
+        mount.sync()
+        assert mount.item(DOC).id == original_id
+        assert mount.remote_bytes(DOC) == lines
+        assert xattr(target, "user.onemount.id") == original_id
+    # Saved twice in a row, with no sync between: the new name is answered again.
+    _save_through_temporary(target, lines + b"- one\n", ".goutputstream-A")
+    _save_through_temporary(target, lines + b"- two\n", ".goutputstream-B")
+    assert target.read_bytes() == lines + b"- two\n"
     mount.sync()
     assert mount.item(DOC).id == original_id
-    assert mount.remote_bytes(DOC) == b"# Shopping\n\n- tea\n"
-    assert xattr(target, "user.onemount.id") == original_id
-    # A second save the same way, right after the first: the new name is answered again.
-    _save_through_temporary(target, b"# Shopping\n\n- tea\n- milk\n", temporary)
-    assert target.read_bytes() == b"# Shopping\n\n- tea\n- milk\n"
-    mount.sync()
-    assert mount.item(DOC).id == original_id
-    assert mount.remote_bytes(DOC) == b"# Shopping\n\n- tea\n- milk\n"
+    assert mount.remote_bytes(DOC) == lines + b"- two\n"
 
 
 def test_python_atomic_write(mount: Mount) -> None:
@@ -81,21 +83,23 @@ def test_sed_in_place(mount: Mount) -> None:
     assert b"cocoa" in mount.remote_bytes(DOC)
 
 
-@pytest.mark.parametrize("backupcopy", ["yes", "no"])
-def test_vim(mount: Mount, backupcopy: str) -> None:
+def test_vim(mount: Mount) -> None:
+    """vim writing in place (backupcopy=yes) and by renaming (backupcopy=no), each with the
+    backup it makes for the write and removes after."""
     target = mount.path(DOC)
-    done = subprocess.run(
-        ["vim", "-Nu", "NONE", "-i", "NONE", "-Es",
-         "-c", f"set backupcopy={backupcopy} writebackup nobackup", "-c", "normal Go- rice",
-         "-c", "wq", str(target)],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": str(mount.root)},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert target.read_text().endswith("- rice\n")
-    assert sorted(os.listdir(target.parent)) == DOCUMENTS
-    mount.sync()
-    assert mount.remote_bytes(DOC).endswith(b"- rice\n")
-    assert mount.drive.child(mount.item("Documents").id, "Shopping list.md~") is None
+    for backupcopy, line in (("yes", "- rice"), ("no", "- beans")):
+        done = subprocess.run(
+            ["vim", "-Nu", "NONE", "-i", "NONE", "-Es",
+             "-c", f"set backupcopy={backupcopy} writebackup nobackup", "-c", f"normal Go{line}",
+             "-c", "wq", str(target)],
+            capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": str(mount.root)},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert target.read_text().endswith(f"{line}\n")
+        assert sorted(os.listdir(target.parent)) == DOCUMENTS
+        mount.sync()
+        assert mount.remote_bytes(DOC).endswith(f"{line}\n".encode())
+        assert mount.drive.child(mount.item("Documents").id, "Shopping list.md~") is None
 
 
 def test_emacs_rename_to_backup(mount: Mount) -> None:
