@@ -20,7 +20,7 @@ from onemount.engine.delta_loop import DeltaConfig
 from onemount.engine.notifications import NotifierState
 from onemount.fakegraph import FaultRule
 from tests.engine.delta_support import admin, remote, running, served_fake, synced
-from tests.engine.harness import SOCKET_IO
+from tests.engine.harness import SOCKET_IO, tasks_alive
 
 CHANGES = 20
 
@@ -84,5 +84,25 @@ def test_a_refused_subscription_falls_back_to_polling(tmp_path: Path) -> None:
                 )
                 asked = [r for r in server.graph.faults.requests() if r.path == SOCKET_IO]
                 assert len(asked) == 1 and asked[0].status == 403
+
+        trio.run(main)
+
+
+def test_cancelling_the_loop_leaves_no_task_behind(tmp_path: Path) -> None:
+    with served_fake(tmp_path / "fake") as server:
+        # The first delta hangs for 30 s: cancellation must reach it too.
+        server.graph.faults.add(FaultRule(path="/v1.0/me/drive/root/delta", latency=30.0))
+
+        async def main() -> None:
+            before = tasks_alive()
+            async with remote(server, tmp_path / "m.db", DeltaConfig()) as (_, loop):
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(loop.run)
+                    assert loop.notifier is not None
+                    with trio.fail_after(30):
+                        await loop.notifier.wait_for(NotifierState.CONNECTED)
+                    assert len(tasks_alive()) > len(before)  # loop, notifier, prober, fetcher
+                    nursery.cancel_scope.cancel()
+                assert tasks_alive() == before
 
         trio.run(main)
