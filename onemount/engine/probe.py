@@ -9,6 +9,13 @@ backoff (1 s doubling to 60 s: a blip is over within a second or two, a long out
 small request a minute), and on an answer fires ``probe_ok``, which brings the state back to
 ONLINE and everyone waiting on it back to work.
 
+AUTH_REQUIRED (a 401 that a silent refresh could not cure) is left only by ``auth_renewed``:
+the user signed in again, typically with ``onemount auth login`` in another terminal, which
+writes the token cache this mount's token provider reads. The prober notices it: while the
+state is AUTH_REQUIRED it probes too, slowly (10 s doubling to 5 min: each probe costs a silent
+refresh attempt), and a probe that Graph answers with the drive proves a valid token again, so
+it fires ``auth_renewed``. Nothing ever prompts.
+
 A probe is a single attempt (or three, quickly, at start-up) rather than the client's usual
 two minutes of retries: its whole point is an answer now. Any HTTP answer means Graph is
 reachable, even a refusal (the spec's ``graph_reachable``: "any status but a transport
@@ -32,12 +39,14 @@ from onemount.graph.items import parse_drive
 log = logging.getLogger(__name__)
 
 OFFLINE = "OFFLINE"
+AUTH_REQUIRED = "AUTH_REQUIRED"
 
 
 @dataclass(frozen=True)
 class ProbeConfig:
     """How probes are made: ``quick`` for one probe in the background, ``startup`` for the
-    first run's question "can we enumerate at all", ``backoff`` between probes while offline."""
+    first run's question "can we enumerate at all", ``backoff`` between probes while offline,
+    ``auth_backoff`` between probes while a sign-in is required."""
 
     quick: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_attempts=1, max_total=15))
     startup: RetryPolicy = field(
@@ -46,6 +55,7 @@ class ProbeConfig:
         )
     )
     backoff: Backoff = field(default_factory=lambda: Backoff(base=1.0, cap=60.0))
+    auth_backoff: Backoff = field(default_factory=lambda: Backoff(base=10.0, cap=300.0))
 
 
 @dataclass(frozen=True)
@@ -71,7 +81,8 @@ async def probe(client: GraphClient, policy: RetryPolicy) -> ProbeResult:
 
 
 class Prober:
-    """While connectivity is OFFLINE, probe with backoff until Graph answers."""
+    """While connectivity is OFFLINE, probe with backoff until Graph answers; while it is
+    AUTH_REQUIRED, until a probe succeeds with a valid token."""
 
     def __init__(
         self,
@@ -90,23 +101,32 @@ class Prober:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         while True:
-            while self.connectivity.state != OFFLINE:
+            state = self.connectivity.state
+            if state == OFFLINE:
+                await self._until(OFFLINE, self.config.backoff)
+            elif state == AUTH_REQUIRED:
+                await self._until(AUTH_REQUIRED, self.config.auth_backoff)
+            else:
                 await self.connectivity.wait_for_change()
-            await self._until_answered()
 
-    async def _until_answered(self) -> None:
+    async def _until(self, state: str, backoff: Backoff) -> None:
+        """Probe while the state is ``state``, backing off, until a probe settles it."""
         failures = 0
-        while self.connectivity.state == OFFLINE:
+        while self.connectivity.state == state:
             self.probes += 1
             result = await probe(self.client, self.config.quick)
-            if result.reachable:
+            if state == OFFLINE and result.reachable:
                 log.info("Graph answered a probe: back online")
                 self.connectivity.probe_ok()
                 return
+            if state == AUTH_REQUIRED and result.drive is not None:
+                log.info("a probe succeeded with a valid token: signed in again")
+                self.connectivity.auth_renewed()
+                return
             failures += 1
-            wait = self.config.backoff.delay(failures, self._draw())
+            wait = backoff.delay(failures, self._draw())
             log.debug("probe %d failed (%s); next in %.1f s", failures, result.error, wait)
             with trio.move_on_after(wait):
-                # Another request (a FUSE read, a listing) may bring us back first.
-                while self.connectivity.state == OFFLINE:
+                # Another request (a FUSE read, a listing) may settle it first.
+                while self.connectivity.state == state:
                     await self.connectivity.wait_for_change()

@@ -8,8 +8,8 @@
 * A first run with Graph unreachable fails with a clear error; a first run with Graph there
   answers within 2 s, and a folder opened before the enumeration reached it is listed on
   demand and merged (its children keep their inodes when the walk gets there).
-* A 401 that no refresh cures parks the loop in AUTH_REQUIRED until a new sign-in; a 429 is
-  waited out; neither loses the cursor.
+* A 401 that no refresh cures parks the loop in AUTH_REQUIRED until a probe finds a valid
+  token again (a new sign-in), with no prompt; a 429 is waited out; neither loses the cursor.
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ from tests.engine.delta_support import (
 # Probes and retries on a test's scale: the numbers' logic, not their size, is under test.
 FAST = DeltaConfig(
     notifications=False,
-    probe=ProbeConfig(backoff=Backoff(base=0.05, cap=0.5)),
+    probe=ProbeConfig(
+        backoff=Backoff(base=0.05, cap=0.5), auth_backoff=Backoff(base=0.05, cap=0.5)
+    ),
     cadence=CadenceConfig(active=0.2, idle=1.0, failure=Backoff(base=0.1, cap=0.5)),
 )
 
@@ -190,7 +192,7 @@ class SwitchableToken:
         return self.token
 
 
-def test_a_401_parks_the_loop_until_a_new_sign_in_and_a_429_is_waited_out(
+def test_a_401_parks_the_loop_until_a_sign_in_is_noticed_and_a_429_is_waited_out(
     tmp_path: Path,
 ) -> None:
     with served_fake(tmp_path / "fake") as server:
@@ -211,8 +213,9 @@ def test_a_401_parks_the_loop_until_a_new_sign_in_and_a_429_is_waited_out(
                     with trio.move_on_after(0.5):
                         await ctx.sink.wait_for_name("after sign-in.txt")
                     assert "after sign-in.txt" not in ctx.sink.seen_at
+                    # `onemount auth login` elsewhere: the provider has a valid token again,
+                    # and the prober's next probe proves it.
                     tokens.token = server.token
-                    ctx.connectivity.auth_renewed()
                     await ctx.sink.wait_for_name("after sign-in.txt")
                     # A 429 with Retry-After on delta: waited out, then applied.
                     server.graph.faults.add(
