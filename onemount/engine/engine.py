@@ -110,4 +110,3 @@ class Engine:
         """How many changes are still waiting for the server (for unmount's message)."""
         found = self.store.reader.execute("SELECT count(*) FROM intents").fetchone()
         return int(found[0]) if found else 0
-

@@ -43,7 +43,11 @@ def report(sink: InvalidationSink, fired: Iterable[Fired]) -> None:
         moved = (f.parent_before, f.name_before) != (f.parent_after, f.name_after)
         if f.parent_before is not None and f.name_before is not None and moved:
             sink.entry_changed(f.parent_before, f.name_before)
-        if f.parent_after is not None and f.name_after is not None and (moved or f.source == "ABSENT"):
+        if (
+            f.parent_after is not None
+            and f.name_after is not None
+            and (moved or f.source == "ABSENT")
+        ):
             sink.entry_changed(f.parent_after, f.name_after)
         if f.target == "DELETED_LOCAL" and f.parent_after is not None and f.name_after is not None:
             sink.entry_changed(f.parent_after, f.name_after)

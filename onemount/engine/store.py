@@ -31,7 +31,9 @@ T = TypeVar("T")
 class EngineStore:
     """The writer behind its lock, and the trio thread's reader."""
 
-    def __init__(self, path: Path, *, worker: str = "engine", drive: DriveKind = DriveKind.BUSINESS):
+    def __init__(
+        self, path: Path, *, worker: str = "engine", drive: DriveKind = DriveKind.BUSINESS
+    ):
         self.path = path
         self.manager = StateManager.open(path, worker=worker, drive=drive)
         self.reader: apsw.Connection = open_reader(path)

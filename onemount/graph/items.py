@@ -30,8 +30,6 @@ _T = TypeVar("_T")
 # What the parsers below raise for JSON of the wrong shape (a ForbiddenName is a ValueError).
 _SHAPE_ERRORS = (TypeError, ValueError)
 
-# Deleted items in delta carry this all-zero hash; it describes no content (graph-api.md §1.1).
-_NULL_QUICKXORHASH = "AAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
 
 class ItemKind(enum.Enum):
@@ -216,7 +214,8 @@ def _item(data: Mapping[str, Any]) -> DriveItem:
         etag=_opt_str(data, "eTag"),
         ctag=_opt_str(data, "cTag"),
         size=_opt_size(data, "size"),
-        quick_xor_hash=None if deleted or quick_xor == _NULL_QUICKXORHASH else quick_xor,
+        # The all-zero hash is the real hash of an empty file; on a tombstone it means nothing.
+        quick_xor_hash=None if deleted else quick_xor,
         mime_type=_opt_str(file, "mimeType") if file else None,
         child_count=_opt_size(folder, "childCount") if folder else None,
         package_type=_opt_str(package, "type") if package else None,

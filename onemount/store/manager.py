@@ -228,7 +228,7 @@ class _Scratch:
     """
 
     placed: list[int] = field(default_factory=list)  # items moved: checked before commit
-    named: set[tuple[int, str]] = field(default_factory=set)  # (parent, key) taken: checked
+    named: list[tuple[int, str]] = field(default_factory=list)  # (parent, key) taken: checked
     folders: set[int] = field(default_factory=set)  # inodes known to be folders
     journal: list[tuple[Any, ...]] = field(default_factory=list)  # written in order at commit
     rows: dict[int | str, Row] = field(default_factory=dict)  # prefetched, by inode and by id
@@ -360,26 +360,22 @@ class StateManager:
     def savepoint(self) -> Iterator[None]:
         """A nested part of the open transaction that can fail alone (one delta entry).
 
-        The scratch state (journal, name and placement checks, caches) is restored with it.
+        The lists that grow with the transaction (journal, placement and name checks) are cut
+        back to their length at the savepoint, and the caches (which only save queries) are
+        dropped on a rollback: a savepoint costs O(1), not a copy of a page's worth of state.
         """
         tx = self._tx
-        saved = (
-            len(tx.journal),
-            list(tx.placed),
-            set(tx.named),
-            set(tx.folders),
-            dict(tx.inos),
-            set(tx.absent),
-        )
+        marks = (len(tx.journal), len(tx.placed), len(tx.named))
         self.conn.execute("SAVEPOINT entry")
         try:
             yield
         except BaseException:
             self.conn.execute("ROLLBACK TO entry; RELEASE entry")
-            del tx.journal[saved[0] :]
-            tx.placed[:] = saved[1]
-            tx.named, tx.folders, tx.inos, tx.absent = saved[2], saved[3], saved[4], saved[5]
-            tx.rows.clear()  # prefetched copies may describe the rolled-back writes
+            del tx.journal[marks[0] :]
+            del tx.placed[marks[1] :]
+            del tx.named[marks[2] :]
+            for cache in (tx.rows, tx.inos, tx.folders, tx.absent):
+                cache.clear()  # they may describe the rolled-back writes
             raise
         self.conn.execute("RELEASE entry")
 
@@ -524,7 +520,7 @@ class StateManager:
                 before["name_key"],
             )
             if creating or renamed or source == "DELETED_LOCAL":
-                tx.named.add((row["parent_ino"], row["name_key"]))
+                tx.named.append((row["parent_ino"], row["name_key"]))
         self._apply_intents(row, effects.intents, now)
         if row["item_id"] != before["item_id"]:  # a local id exchanged for the server's, or back
             tx.inos.pop(before["item_id"], None)
@@ -640,7 +636,7 @@ class StateManager:
 
     def _check_names(self) -> None:
         """Refuse the transaction if two live siblings now share a case-folded name."""
-        for parent_ino, key in self._tx.named:
+        for parent_ino, key in set(self._tx.named):
             found = self.conn.execute(_LIVE_AT, (parent_ino, key)).fetchall()
             if len(found) > 1:
                 raise NameTaken(
