@@ -211,6 +211,7 @@ class Settings(Mapping[str, Value]):
             offline=bool(self["offline"]),
             read_only=bool(self["read_only"]),
             conflict_policy="ask" if self["conflicts"] == "ask" else "both",
+            notifications=bool(self["notifications"]),
         )
 
 

@@ -32,6 +32,8 @@ class EngineConfig:
     offline: bool = False
     #: Refuse every change through the mount (``--read-only``).
     read_only: bool = False
+    #: Keep a change-notification socket to Graph (False: the polling cadence alone).
+    notifications: bool = True
     #: A conflict nobody resolves: keep both versions once the file is closed ("both"), or
     #: leave it for ``onemount conflicts resolve`` ("ask").
     conflict_policy: Literal["both", "ask"] = "both"

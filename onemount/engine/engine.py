@@ -51,7 +51,7 @@ class Engine:
         # written against the engine's attributes below.
         from onemount.engine.conflicts import Conflicts
         from onemount.engine.content import ContentCache
-        from onemount.engine.delta_loop import DeltaLoop
+        from onemount.engine.delta_loop import DeltaConfig, DeltaLoop
         from onemount.engine.hydrator import Hydrator
         from onemount.engine.local import LocalOps
         from onemount.engine.outbox_worker import OutboxWorker
@@ -63,7 +63,7 @@ class Engine:
         self.config = config
         self.sink: InvalidationSink = sink or NullSink()
         self.files = OpenFiles()
-        self.delta = DeltaLoop(self)
+        self.delta = DeltaLoop(self, DeltaConfig(notifications=config.notifications))
         self.hydrator = Hydrator(self)
         self.content = ContentCache(self)
         self.outbox = OutboxWorker(self)
