@@ -8,10 +8,11 @@ burst of load on the shared 2-core machine does not decide a ratio. Nothing here
   :func:`onemount.store.delta.ingest` (items/s), once in the order the fake sends them by default
   (parents before children) and once with the pages shuffled (children arrive before their
   parents, are held and are released by a later page). The baseline inserts the rows the
-  ingest wrote (read back from its database) with one ``executemany`` per page, each page in its
-  own transaction with its cursor, into a fresh file of the same schema. It writes no journal
-  and decides nothing; the shuffled run is compared with the same baseline, since raw inserts
-  cannot take a child before its parent at all (the parent's inode is a foreign key).
+  ingest wrote (read back from its database: each item's row and its journal row) with one
+  ``executemany`` per table and page, each page in its own transaction with its cursor, into a
+  fresh file of the same schema: the same SQLite work, without deciding anything. The shuffled
+  run is compared with the same baseline, since raw inserts cannot take a child before its
+  parent at all (the parent's inode is a foreign key).
 * **a page of 1,000 remote_changed** through ``delta.ingest``: a page that changes nothing
   (every ``Fired.written`` False) against a page of the same items that changes every row
   (new tags, hash, size and mtime); the ratio is how many times faster the no-op page is.
@@ -168,16 +169,23 @@ def _fresh(path: Path) -> StateManager:
     return StateManager.open(path)
 
 
-def _raw_insert(conn: apsw.Connection, pages: Sequence[Sequence[tuple[object, ...]]]) -> None:
-    """The rows through one prepared INSERT per page, each page a transaction with its cursor.
+Rows = Sequence[tuple[object, ...]]
+_JOURNAL_COLUMNS = "seq, ino, item_id, machine, from_state, event, to_state, at, worker, detail"
+
+
+def _raw_insert(conn: apsw.Connection, pages: Sequence[tuple[Rows, Rows]]) -> None:
+    """Each page's item rows and journal rows through one prepared INSERT each, in a
+    transaction with its cursor: what the ingest wrote, without deciding anything.
 
     The fire token is the schema's door for inserting item rows (its triggers refuse others).
     """
-    insert = f"INSERT INTO items VALUES ({', '.join('?' * len(ITEM_COLUMNS))})"
+    items = f"INSERT INTO items VALUES ({', '.join('?' * len(ITEM_COLUMNS))})"
+    journal = f"INSERT INTO journal ({_JOURNAL_COLUMNS}) VALUES ({', '.join('?' * 10)})"
     cursor = "INSERT INTO kv VALUES ('delta_cursor', ?) ON CONFLICT (key) DO UPDATE SET value = ?"
-    for number, page in enumerate(pages):
+    for number, (item_rows, journal_rows) in enumerate(pages):
         conn.execute("BEGIN IMMEDIATE; INSERT INTO fire_token VALUES (1)")
-        conn.executemany(insert, page)
+        conn.executemany(items, item_rows)
+        conn.executemany(journal, journal_rows)
         conn.execute(cursor, (f"cursor-{number}",) * 2)
         conn.execute("DELETE FROM fire_token; COMMIT")
 
@@ -193,6 +201,18 @@ def _picture(conn: apsw.Connection) -> set[tuple[object, ...]]:
     return set(conn.execute(_PICTURE))
 
 
+def _written(conn: apsw.Connection) -> list[tuple[Rows, Rows]]:
+    """The item rows and journal rows of an ordered ingest, page by page.
+
+    Parents first, every entry of a page is one new row and one journal row, in page order.
+    """
+    items = conn.execute("SELECT * FROM items ORDER BY ino").fetchall()
+    journal = conn.execute(f"SELECT {_JOURNAL_COLUMNS} FROM journal ORDER BY seq").fetchall()
+    if len(journal) != len(items):
+        raise RuntimeError(f"{len(items)} items but {len(journal)} journal rows")
+    return list(zip(_pages(items), _pages(journal), strict=True))
+
+
 class _IngestRun:
     """The three sides of the ingest figures, each on a fresh file every turn."""
 
@@ -202,7 +222,7 @@ class _IngestRun:
         self.shuffled = list(self.in_order)
         random.Random(11).shuffle(self.shuffled)
         self.paths = {side: tmp / f"{side}.db" for side in ("ingest", "shuffled", "raw")}
-        self.rows: list[Sequence[tuple[object, ...]]] = []
+        self.written: list[tuple[Rows, Rows]] = []  # each page's item and journal rows
         self.kept: StateManager | None = None  # the last in-order database, for later figures
 
     def ingest(self, pages: Sequence[Sequence[delta.Entry]], side: str) -> float:
@@ -213,10 +233,8 @@ class _IngestRun:
         if held or count != (len(self.items),):
             raise RuntimeError(f"{side}: {count} rows for {len(self.items)} items, held {held[:3]}")
         if side == "ingest":
-            if not self.rows:  # the rows the raw side inserts: exactly what the ingest wrote
-                self.rows = _pages(
-                    manager.conn.execute("SELECT * FROM items ORDER BY ino").fetchall()
-                )
+            if not self.written:  # what the raw side inserts: exactly what the ingest wrote
+                self.written = _written(manager.conn)
             if self.kept is not None:
                 self.kept.close()
             self.kept = manager
@@ -226,7 +244,7 @@ class _IngestRun:
 
     def raw(self) -> float:
         manager = _fresh(self.paths["raw"])
-        seconds = time_once(lambda: _raw_insert(manager.conn, self.rows))
+        seconds = time_once(lambda: _raw_insert(manager.conn, self.written))
         manager.close()
         return seconds
 
@@ -250,7 +268,7 @@ def _ingest_figures(run: _IngestRun) -> list[Figure]:
     run.check_same_items()
     count = len(run.items)
     raw = count / best["raw"]
-    baseline = "raw APSW executemany of the same rows, same pages"
+    baseline = "raw APSW executemany of the same item and journal rows, same pages"
     return [
         Figure(
             f"delta.ingest {count:,} items, pages of {PAGE}, parents first",
