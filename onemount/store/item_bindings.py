@@ -40,6 +40,8 @@ Row = dict[str, Any]
 
 # cached_hash of bytes that exist locally but have not been hashed yet (a write in progress).
 UNHASHED = "-"
+# The longest name: 255 bytes of UTF-8 (Linux) and 255 UTF-16 units (OneDrive).
+MAX_NAME_BYTES = 255
 
 
 def new_local_id() -> str:
@@ -291,8 +293,13 @@ def _set_placement(ctx: EffectContext, name: str, parent_ino: int | None) -> Non
 def _record_server_placement_of(ctx: EffectContext, remote: RemoteState) -> None:
     """What the server holds: the placement the next move compares with."""
     row = ctx.row
-    row["remote_name"] = remote_name(remote.name)
-    row["remote_name_key"] = name_key(remote.name)
+    if remote.name == row["remote_name"]:
+        pass  # validated and keyed when it was stored
+    elif remote.name == row["name"]:
+        row["remote_name"], row["remote_name_key"] = row["name"], row["name_key"]
+    else:
+        row["remote_name"] = remote_name(remote.name)
+        row["remote_name_key"] = name_key(remote.name)
     row["remote_parent_ino"] = ctx.guards.remote_parent_ino
 
 
@@ -392,11 +399,25 @@ def conflict_copy_name(name: str, now: float, taken: Callable[[str], bool] | Non
         stem, dot, ext = name, "", ""
     stamp = time.strftime("%Y-%m-%d %H%M%S", time.gmtime(now))
     for n in range(1, 10_000):
-        suffix = "" if n == 1 else f" {n}"
-        candidate = f"{stem} (conflict copy {stamp}{suffix}){dot}{ext}"
+        tail = f" (conflict copy {stamp}{'' if n == 1 else f' {n}'}){dot}{ext}"
+        candidate = _shortened(stem, tail) + tail
         if taken is None or not taken(name_key(candidate)):
             return candidate
     raise RuntimeError(f"no free conflict name for {name!r}")
+
+
+def _shortened(stem: str, tail: str) -> str:
+    """``stem`` cut so that ``stem + tail`` is a name both Linux and OneDrive take.
+
+    Linux allows 255 bytes of UTF-8 in a name, OneDrive 255 UTF-16 code units; a long name
+    moved aside must still be one name, so the stem gives way (never the stamp or extension).
+    """
+    while stem and (
+        len((stem + tail).encode()) > MAX_NAME_BYTES
+        or len((stem + tail).encode("utf-16-le")) // 2 > MAX_NAME_BYTES
+    ):
+        stem = stem[:-1]
+    return stem.rstrip() or "_"
 
 
 def _taken_under(ctx: EffectContext, parent_ino: int) -> Callable[[str], bool] | None:

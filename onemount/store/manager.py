@@ -110,6 +110,14 @@ SELECT 1 FROM up WHERE ino = ?1 LIMIT 1
 _LIVE_AT = (
     "SELECT ino FROM items WHERE parent_ino = ? AND name_key = ? AND state <> 'DELETED_LOCAL'"
 )
+# The (parent, key) pairs of a JSON array that more than one live item holds.
+_SHARED_NAMES = """
+SELECT items.parent_ino, items.name_key, group_concat(items.ino, ', ')
+FROM json_each(?) AS pair
+JOIN items ON items.parent_ino = pair.value ->> 0 AND items.name_key = pair.value ->> 1
+WHERE items.state <> 'DELETED_LOCAL'
+GROUP BY items.parent_ino, items.name_key HAVING count(*) > 1
+"""
 _TERMINAL_JOBS = frozenset({"COMPLETED", "CONFLICTED", "FAILED", "CANCELLED"})
 # One intent per item and kind. A new upload of an item whose job is waiting (not sending)
 # forgets the old session and snapshot: its next attempt sends the current bytes from byte 0,
@@ -456,6 +464,16 @@ class StateManager:
         self._tx.inos[ref] = ino = int(found[0])
         return ino
 
+    def target_of(self, item: ItemRef, payload: Payload) -> str:
+        """The state ``payload`` would take ``item`` to, without applying it (or ``"?"``)."""
+        row = self.peek(item)
+        source = "ABSENT" if row is None else row["state"]
+        guards = GuardContext(self.conn, row, payload, self._remote_parent(remote_of(payload)))
+        try:
+            return self._item.resolve(source, payload.EVENT, _LazyGuards(guards)).target
+        except InvalidTransition:
+            return "?"
+
     def live_at(self, parent_ino: int, key: str, *, besides: int | None = None) -> int | None:
         """The live item under ``parent_ino`` whose case-folded name is ``key``, if any."""
         for (ino,) in self.conn.execute(_LIVE_AT, (parent_ino, key)):
@@ -635,14 +653,17 @@ class StateManager:
             raise InvalidPlacement(f"inode {ino}: a folder cannot be inside itself")
 
     def _check_names(self) -> None:
-        """Refuse the transaction if two live siblings now share a case-folded name."""
-        for parent_ino, key in set(self._tx.named):
-            found = self.conn.execute(_LIVE_AT, (parent_ino, key)).fetchall()
-            if len(found) > 1:
-                raise NameTaken(
-                    f"inodes {', '.join(str(i) for (i,) in found)} would share the name"
-                    f" {key!r} in folder inode {parent_ino}"
-                )
+        """Refuse the transaction if two live siblings now share a case-folded name.
+
+        One statement for every name the transaction gave (a page gives hundreds).
+        """
+        if not self._tx.named:
+            return
+        pairs = json.dumps(sorted(set(self._tx.named)))
+        for parent_ino, key, inos in self.conn.execute(_SHARED_NAMES, (pairs,)):
+            raise NameTaken(
+                f"inodes {inos} would share the name {key!r} in folder inode {parent_ino}"
+            )
 
     def _require_empty(self, ino: int) -> None:
         """A folder the user deletes has no live child left: its purge must never take one."""

@@ -212,10 +212,31 @@ WHERE remote_name_key IS NOT NULL;
 -- a delta page may swap two names, or move A onto B's name before B leaves it.
 DROP INDEX items_name;
 CREATE INDEX items_name ON items(parent_ino, name_key) WHERE state <> 'DELETED_LOCAL';
--- The snapshot an upload job sends (immutable bytes: their sequence number, hash and size).
-ALTER TABLE intents ADD COLUMN snapshot_seq INTEGER;
-ALTER TABLE intents ADD COLUMN snapshot_hash TEXT;
-ALTER TABLE intents ADD COLUMN snapshot_size INTEGER;
+-- Intents rebuilt: AUTOINCREMENT, so a job id is never handed out again (a worker's late
+-- outcome for a cancelled job must not land on a newer job that took its number), and the
+-- snapshot an upload job sends (immutable bytes: their sequence number, hash and size).
+CREATE TABLE intents_v3 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ino INTEGER NOT NULL REFERENCES items(ino) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('upload', 'delete', 'move', 'mkdir')),
+    created REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL,
+    job_state TEXT NOT NULL DEFAULT 'QUEUED',
+    session_url TEXT,
+    session_offset INTEGER,
+    last_error TEXT,
+    snapshot_seq INTEGER,
+    snapshot_hash TEXT,
+    snapshot_size INTEGER,
+    UNIQUE (ino, kind)
+);
+INSERT INTO intents_v3 (id, ino, kind, created, attempts, next_attempt, job_state, session_url,
+    session_offset, last_error)
+SELECT id, ino, kind, created, attempts, next_attempt, job_state, session_url, session_offset,
+    last_error FROM intents;
+DROP TABLE intents;
+ALTER TABLE intents_v3 RENAME TO intents;
 -- A finished job leaves the outbox in the transaction that records its outcome. Earlier
 -- versions left them in a final state, and a crash between a job's outcome and its item's
 -- event left a dirty item behind a COMPLETED job that was never due again: that content job is
@@ -224,7 +245,6 @@ UPDATE intents SET job_state = 'QUEUED', attempts = 0, session_url = NULL, sessi
 WHERE job_state IN ('COMPLETED', 'CONFLICTED', 'FAILED', 'CANCELLED')
 AND kind IN ('upload', 'mkdir') AND ino IN (SELECT ino FROM items WHERE state = 'DIRTY_LOCAL');
 DELETE FROM intents WHERE job_state IN ('COMPLETED', 'CONFLICTED', 'FAILED', 'CANCELLED');
-DROP INDEX intents_due;
 CREATE INDEX intents_ready ON intents(next_attempt) WHERE job_state IN ('QUEUED', 'WAITING_RETRY');
 -- Delta entries that could not be applied yet (parent not arrived, name still taken, a name
 -- Linux cannot show): kept with the reason and retried with every later page.
