@@ -136,6 +136,8 @@ class _Page:
 
     def _reset(self) -> None:
         self.cycles: list[Entry] = []
+        #: The occupant of an entry's name as its dependencies found it: (entry id, inode).
+        self.occupant: tuple[str, int | None] | None = None
         self.report = IngestReport()
         self.entries: dict[str, Entry] = {}
         self.done: set[str] = set()
@@ -268,10 +270,12 @@ class _Page:
         row = self.m.peek(entry.id)
         besides = None if row is None else row["ino"]
         occupant = self.m.live_at(parent_ino, name_key(entry.name), besides=besides)
+        self.occupant = (entry.id, occupant)  # still true when no dependency runs in between
         held_by = None if occupant is None else self.m.peek(occupant)
         if held_by is not None and not _placed_locally(held_by):
             other = self.entries.get(held_by["item_id"])
             if other is not None:
+                self.occupant = None
                 self._visit(other)
 
     def _parent_of(self, entry: RemoteState) -> int | None:
@@ -284,8 +288,11 @@ class _Page:
 
     def _clear_the_way(self, entry: RemoteState, parent: int, row: Row | None) -> None:
         """Settle whoever holds the arrival's name before the arrival takes it."""
-        besides = None if row is None else row["ino"]
-        occupant = self.m.live_at(parent, name_key(entry.name), besides=besides)
+        if self.occupant is not None and self.occupant[0] == entry.id:
+            occupant = self.occupant[1]
+        else:
+            besides = None if row is None else row["ino"]
+            occupant = self.m.live_at(parent, name_key(entry.name), besides=besides)
         if occupant is None:
             return
         held_by = self.m.peek(occupant)

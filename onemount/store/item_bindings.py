@@ -65,7 +65,7 @@ class GuardContext:
     @cached_property
     def intents(self) -> dict[str, tuple[str, str | None]]:
         """The row's pending intents: kind -> (job state, snapshot hash)."""
-        if self.row is None:
+        if self.row is None or self.row["ino"] is None:  # a row being created has none
             return {}
         return {
             kind: (job_state, snapshot)
