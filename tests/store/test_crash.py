@@ -29,11 +29,9 @@ from pathlib import Path
 import apsw
 import pytest
 
-from onemount.statemachine import default_spec
 from onemount.store import StateManager
-from onemount.store.fields import abstract_fields
-from onemount.store.schema import SELECT_ITEMS, as_row
 from onemount.store.validate import validate
+from tests.store.soundness import unsound
 
 CHILD = Path(__file__).with_name("crash_child.py")
 KILLS = 50
@@ -46,22 +44,7 @@ def _reported(report: Path) -> list[list[str]]:
 
 
 def _sound(conn: apsw.Connection) -> None:
-    spec = default_spec("item")
-    for found in conn.execute(SELECT_ITEMS):
-        row = as_row(found)
-        values = abstract_fields(conn, row)
-        invariants = (*spec.state_invariants.get(row["state"], ()), *spec.invariants)
-        failed = [i.source for i in invariants if not i(values)]
-        assert not failed, (row["ino"], row["state"], failed)
-    shared = conn.execute(
-        "SELECT parent_ino, name_key, count(*) FROM items WHERE state <> 'DELETED_LOCAL'"
-        " GROUP BY parent_ino, name_key HAVING count(*) > 1"
-    ).fetchall()
-    assert shared == []
-    orphans = conn.execute(
-        "SELECT id, ino, kind FROM intents WHERE ino NOT IN (SELECT ino FROM items)"
-    ).fetchall()
-    assert orphans == []
+    assert unsound(conn) == []
     assert validate(conn) == []
     disagreeing = conn.execute(
         """
