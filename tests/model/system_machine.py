@@ -30,9 +30,10 @@ cases in ``tests/model/regressions`` are written.
 from __future__ import annotations
 
 import errno
+import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +44,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from models.drive import DriveModel, Entry, NameTaken, NotAllowed
 from models.local import (
     ROOT,
+    STAMP,
     Create,
     Delete,
     Node,
@@ -127,14 +129,29 @@ class SystemMachine(RuleBasedStateMachine):
         """What the mount must show now."""
         return view(self.known_tree(), self.ops)
 
+    # Items are chosen by index into a list in path order (conflict stamps left out): inode
+    # numbers and server ids depend on timing and chance, and Hypothesis needs the same
+    # choices to pick the same items every time.
+
+    def _local_order(self, want: Callable[[Node], bool]) -> list[int]:
+        tree = self.local()
+        by_path = {ino: p for p, ino in paths(tree).items()} | {ROOT: ""}
+        chosen = [ino for ino, node in tree.items() if want(node)]
+        return sorted(chosen, key=lambda ino: re.sub(STAMP, "", by_path[ino]))
+
+    def _remote_order(self, want: Callable[[Entry], bool]) -> list[str]:
+        drive = self.drive
+        chosen = [i for i, e in drive.entries.items() if want(e)]
+        return sorted(chosen, key=lambda i: re.sub(STAMP, "", drive.path_of(i)))
+
     def _folders(self) -> list[int]:
-        return sorted(i for i, n in self.local().items() if n.folder)
+        return self._local_order(lambda n: n.folder)
 
     def _files(self) -> list[int]:
-        return sorted(i for i, n in self.local().items() if not n.folder)
+        return self._local_order(lambda n: not n.folder)
 
     def _items(self) -> list[int]:
-        return sorted(i for i in self.local() if i != ROOT)
+        return self._local_order(lambda n: n.parent is not None)
 
     @staticmethod
     def _pick(items: list[Any], index: int) -> Any:
@@ -221,6 +238,7 @@ class SystemMachine(RuleBasedStateMachine):
     def overwrite(self, file: int, content: bytes) -> None:
         """``open(O_TRUNC)``, write, close: no download needed, even offline."""
         ino = self._pick(self._files(), file)
+        content = self._ours(ino, content)
         self._expect(self.sys.write(ino, 0, content, truncate=True))
         self.ops.append(Write(ino, content))
         self._after()
@@ -231,11 +249,14 @@ class SystemMachine(RuleBasedStateMachine):
         """A write into the middle of a file: its bytes must be here first."""
         ino = self._pick(self._files(), file)
         base = self._base_for_change(ino)
+        if base is not None:
+            content, version = base
+            new = content[:offset].ljust(offset, b"\0") + data + content[offset + len(data) :]
+            if self._ours(ino, new) != new:
+                return self._after(changed=False)
         done = self.sys.write(ino, offset, data, truncate=False)
         if base is None:
             return self._refused(done, ino)
-        content, version = base
-        new = content[:offset].ljust(offset, b"\0") + data + content[offset + len(data) :]
         self._expect(done)
         self.ops.append(Write(ino, new, version))
         self._after()
@@ -249,12 +270,16 @@ class SystemMachine(RuleBasedStateMachine):
             self.ops.append(Write(ino, b""))
             return self._after()
         base = self._base_for_change(ino)
+        if base is not None:
+            content, version = base
+            new = content[:size].ljust(size, b"\0")
+            if self._ours(ino, new) != new:
+                return self._after(changed=False)
         done = self.sys.truncate(ino, size)
         if base is None:
             return self._refused(done, ino)
-        content, version = base
         self._expect(done)
-        self.ops.append(Write(ino, content[:size].ljust(size, b"\0"), version))
+        self.ops.append(Write(ino, new, version))
         self._after()
 
     @precondition(lambda self: self._files())
@@ -346,6 +371,7 @@ class SystemMachine(RuleBasedStateMachine):
         (gedit, LibreOffice, with its lock file), or the original renamed to a backup and
         written anew (vim)."""
         ino = self._pick(self._files(), file)
+        content = self._ours(ino, content)
         node = self.local()[ino]
         parent = node.parent
         assert parent is not None
@@ -404,6 +430,7 @@ class SystemMachine(RuleBasedStateMachine):
     def while_uploading(self, file: int, content: bytes, then: str, again: bytes) -> None:
         """An upload is out when the file is renamed, written again, or the runtime crashes."""
         ino = self._pick(self._files(), file)
+        content, again = self._ours(ino, content), self._ours(ino, again)
         node = self.local()[ino]
         parent = node.parent
         assert parent is not None
@@ -438,6 +465,7 @@ class SystemMachine(RuleBasedStateMachine):
         """The server takes an upload but the answer never arrives; delta shows it (the echo
         of our own upload) before the retry learns that it landed."""
         ino = self._pick(self._files(), file)
+        content = self._ours(ino, content)
         self.ops.append(Write(ino, content))
         self.sys.answer_lost(ino, content)
         self._after()
@@ -459,7 +487,7 @@ class SystemMachine(RuleBasedStateMachine):
 
     @rule(parent=INDEX, name=st.sampled_from(NAMES), content=CONTENT, folder=st.booleans())
     def remote_create(self, parent: int, name: str, content: bytes, folder: bool) -> None:
-        where = self._pick(sorted(i for i, e in self.drive.entries.items() if e.folder), parent)
+        where = self._pick(self._remote_order(lambda e: e.folder), parent)
         try:
             self.drive.check_create(where, name)
         except (NameTaken, NotAllowed):
@@ -484,7 +512,8 @@ class SystemMachine(RuleBasedStateMachine):
         cTags, Business, cannot tell A, B, A from A, and neither can a user)."""
         item_id = self._pick(self._remote_files(), file)
         history = self.history.setdefault(item_id, {self.drive.entries[item_id].content})
-        while content in history:
+        ours = {op.content for op in self.ops if isinstance(op, Write)}  # nor what we wrote
+        while content in history or content in ours:
             content += b"+"
         history.add(content)
         self._admin_edit(item_id, content=content)
@@ -493,8 +522,8 @@ class SystemMachine(RuleBasedStateMachine):
     @precondition(lambda self: len(self.drive.entries) > 1)
     @rule(item=INDEX, parent=INDEX, name=st.sampled_from(NAMES))
     def remote_move(self, item: int, parent: int, name: str) -> None:
-        item_id = self._pick(sorted(i for i in self.drive.entries if i != self.drive.root_id), item)
-        where = self._pick(sorted(i for i, e in self.drive.entries.items() if e.folder), parent)
+        item_id = self._pick(self._remote_order(lambda e: e.parent is not None), item)
+        where = self._pick(self._remote_order(lambda e: e.folder), parent)
         try:
             self.drive.check_move(item_id, name=name, parent=where)
         except (NameTaken, NotAllowed):
@@ -506,7 +535,7 @@ class SystemMachine(RuleBasedStateMachine):
     @precondition(lambda self: len(self.drive.entries) > 1)
     @rule(item=INDEX)
     def remote_delete(self, item: int) -> None:
-        item_id = self._pick(sorted(i for i in self.drive.entries if i != self.drive.root_id), item)
+        item_id = self._pick(self._remote_order(lambda e: e.parent is not None), item)
         if self.online:
             response = self.sys.admin("DELETE", f"/items/{item_id}")
             assert response.status_code == 204, response.text
@@ -516,7 +545,7 @@ class SystemMachine(RuleBasedStateMachine):
         self._after(changed=False)
 
     def _remote_files(self) -> list[str]:
-        return sorted(i for i, e in self.drive.entries.items() if not e.folder)
+        return self._remote_order(lambda e: not e.folder)
 
     def _admin_create(self, parent: str, name: str, content: bytes | None) -> str:
         if not self.online:
@@ -592,6 +621,19 @@ class SystemMachine(RuleBasedStateMachine):
 
     # -- expectations --------------------------------------------------------------------------
 
+    def _ours(self, ino: int, content: bytes) -> bytes:
+        """``content``, unless the server's unseen new version of the file holds exactly
+        those bytes: then a conflict copy would be optional (nothing is lost either way,
+        and which way it goes is a race), so the user writes something else."""
+        item_id = self.links.get(ino)
+        there = self.drive.entries.get(item_id or "")
+        seen = self.known.get(item_id or "")
+        while there is not None and seen is not None and there.version != seen.version:
+            if there.content != content:
+                break
+            content += b"~"
+        return content
+
     def _base_for_change(self, ino: int) -> tuple[bytes, int | None] | None:
         """The bytes a read sees, or a change is made on top of, and the version they are when
         the runtime must fetch them first (None when it cannot: offline, or gone there)."""
@@ -635,7 +677,9 @@ class SystemMachine(RuleBasedStateMachine):
         """The checks of the module docstring; an online step that changed something first
         brings the runtime to a quiet sync and the model to the settled drive."""
         try:
-            if changed and self.online:
+            # Trouble on the wire changes the link's state, and a link back to ONLINE catches
+            # up with delta by itself: such a step ends with a sync whatever it did.
+            if (changed or self.armed) and self.online:
                 self._quiet()
             else:
                 self._check_between()

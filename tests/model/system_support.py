@@ -12,7 +12,7 @@ calls exactly as in a mount.
 What keeps a run deterministic (Hypothesis must see the same system for the same choices):
 nothing happens between steps. Notifications are off and the polling cadence never comes due
 (``IDLE``), the content sweep never comes due by itself, uploads wait ``upload_idle_delay``
-(an hour: a step is over long before), and every online step that changed something ends with
+(5 s: a step is over long before), and every online step that changed something ends with
 :meth:`System.quiet`, which waits on the engine's own events (the outbox drained, a delta
 sync, no download running) until a sync changes nothing. A crash is :meth:`System.crash`:
 every in-memory object goes and the store and cache are opened again from disk.
@@ -65,7 +65,10 @@ T = TypeVar("T")
 IDLE = 1e9
 #: Client retries quick enough that a dropped link costs a fraction of a second.
 POLICY = RetryPolicy(max_attempts=4, max_total=20, backoff_base=0.02, backoff_cap=0.1)
-CONFIG = EngineConfig(upload_idle_delay=3600.0, min_free_bytes=0, hydrate_timeout=30.0)
+#: Uploads wait 5 s after the last change: no step lasts that long, so nothing is sent in the
+#: middle of one (an editor's save is one change, as it should be), and a retry that comes
+#: due after a step has ended is sent that long after the change.
+CONFIG = EngineConfig(upload_idle_delay=5.0, min_free_bytes=0, hydrate_timeout=30.0)
 CTX = pyfuse3.RequestContext()
 #: How long one step may take before the run calls it a hang (a real step takes milliseconds).
 STEP_TIMEOUT = 60.0
@@ -718,7 +721,18 @@ def _pending(engine: Engine) -> str:
             (time.time(),),
         )
     )
-    return f"states {states}, intents {intents}, link {engine.connectivity.state}"
+    rows = list(
+        reader.execute(
+            "SELECT i.ino, i.name, i.parent_ino, i.state, i.remote_id IS NOT NULL, p.state,"
+            " p.remote_id IS NOT NULL FROM items i LEFT JOIN items p ON p.ino = i.parent_ino"
+            " WHERE i.state NOT IN ('HYDRATED', 'GHOST') OR i.ino IN (SELECT ino FROM intents)"
+        )
+    )
+    return (
+        f"states {states}, intents (ino, kind, state, attempts, due in s, error) {intents},"
+        f" rows (ino, name, parent, state, on server, parent's state, parent on server) {rows},"
+        f" link {engine.connectivity.state}"
+    )
 
 
 __all__ = ["CONFIG", "NotConverging", "Outcome", "Seen", "System", "attempt"]
