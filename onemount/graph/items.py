@@ -31,7 +31,6 @@ _T = TypeVar("_T")
 _SHAPE_ERRORS = (TypeError, ValueError)
 
 
-
 class ItemKind(enum.Enum):
     """Which facet an item carries. A package (OneNote) has neither ``file`` nor ``folder``."""
 
