@@ -108,7 +108,14 @@ _LOOK_AGAIN = 30.0
 #: The wait between attempts once the job machine's counted retries are spent.
 _PATIENCE = Backoff(base=30.0, cap=600.0)
 _BATCH = 200
+#: Snapshots of files up to this size are taken on the trio thread (a copy of 64 KiB takes
+#: microseconds; the hop to a worker thread and back takes longer).
+_INLINE_SNAPSHOT = 64 * 1024
 _PARKED = "SELECT id FROM intents WHERE job_state = 'PARKED'"
+_NEXT_DUE = (
+    "SELECT min(next_attempt) FROM intents"
+    " WHERE job_state IN ('QUEUED', 'WAITING_RETRY') AND next_attempt > ?"
+)
 _SNAPSHOT_COLUMNS = (
     "SELECT snapshot_seq, snapshot_hash, snapshot_size, session_url, session_offset, attempts"
     " FROM intents WHERE id = ?"
@@ -296,11 +303,12 @@ class OutboxWorker:
                 continue
             self._start(job)
         self._buffer = waiting
-        due = engine.store.reader.execute(
-            "SELECT min(next_attempt) FROM intents WHERE job_state IN ('QUEUED', 'WAITING_RETRY')"
-        ).fetchone()
+        # The next retry coming due (a job due now but not started waits for a worker: the
+        # end of a job wakes the loop, so it must not count here, or the loop would spin).
+        wall = time.time()
+        due = engine.store.reader.execute(_NEXT_DUE, (wall,)).fetchone()
         if due is not None and due[0] is not None:
-            wake_at = min(wake_at, now + max(0.0, float(due[0]) - time.time()))
+            wake_at = min(wake_at, now + max(0.0, float(due[0]) - wall))
         self._settle_if_idle()
         return wake_at
 
@@ -565,8 +573,7 @@ class OutboxWorker:
                 flight.snapshot = Taken(path, int(size), str(hashed), stat.st_mtime_ns)
                 await self._begin(flight, Snapshot(flight.seq, flight.snapshot.hash, int(size)))
                 return str(url), offset
-        seq = await self.store_write(lambda m: m.upload_snapshot_seq(job.ino))
-        row = self._row(job.ino)
+        row = self._row(job.ino)  # read after settle(): its change sequence is current
         source = engine.cache.content(job.ino)
         if not source.exists():
             if int(row["size"]) != 0:
@@ -574,8 +581,11 @@ class OutboxWorker:
             found: Path | None = None
         else:
             found = source
-        taken = await trio.to_thread.run_sync(take, found, path)
-        flight.seq, flight.snapshot = int(seq), taken
+        if int(row["size"]) <= _INLINE_SNAPSHOT:  # microseconds: a thread hop would cost more
+            taken = take(found, path)
+        else:
+            taken = await trio.to_thread.run_sync(take, found, path)
+        flight.seq, flight.snapshot = int(row["local_change_seq"]), taken
         snapshot = Snapshot(flight.seq, taken.hash, taken.size)
         await self._begin(flight, snapshot)
         if recorded is not None and recorded[3] is not None:
@@ -631,7 +641,7 @@ class OutboxWorker:
     async def _mkdir(self, flight: _Flight) -> None:
         client = self._client()
         job = flight.job
-        flight.seq = await self.store_write(lambda m: m.upload_snapshot_seq(job.ino))
+        flight.seq = int(self._row(job.ino)["local_change_seq"])
         await self._begin(flight)
         row = self._row(job.ino)
         parent = self._parent_remote_id(row)

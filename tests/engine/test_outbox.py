@@ -35,7 +35,9 @@ def test_a_small_file_is_one_put_and_a_large_one_a_resumable_session(tmp_path: P
 
         async def main() -> None:
             graph = {"simple_upload_limit": MiB, "fragment_size": 2 * FRAGMENT}
-            async with mounted(server, tmp_path / "cache", **graph) as m:
+            # The idle delay lets each file be written whole before its upload starts.
+            config = with_config(upload_idle_delay=0.5)
+            async with mounted(server, tmp_path / "cache", config, **graph) as m:
                 await quiet(m)
                 await m.write("/small.txt", small)
                 await m.write("/large.bin", large)
