@@ -76,7 +76,7 @@ from onemount.graph import (
 from onemount.graph.core import Request
 from onemount.graph.errors import ErrorInfo
 from onemount.graph.items import parse_item
-from onemount.graph.paths import child_path
+from onemount.graph.paths import child_path, item_path
 from onemount.statemachine import InvalidTransition
 from onemount.store import Fired, JobGone, JobReport, Snapshot, StateManager
 from onemount.store import queries as q
@@ -108,6 +108,9 @@ _LOOK_AGAIN = 30.0
 #: The wait between attempts once the job machine's counted retries are spent.
 _PATIENCE = Backoff(base=30.0, cap=600.0)
 _BATCH = 200
+#: Seconds two mtimes may differ and still be the same (rclone counts OneDrive's times as
+#: precise to the second; a session's time is not sent again for its fraction).
+_MTIME_PRECISION = 1.0
 #: Snapshots of files up to this size are taken on the trio thread (a copy of 64 KiB takes
 #: microseconds; the hop to a worker thread and back takes longer).
 _INLINE_SNAPSHOT = 64 * 1024
@@ -548,8 +551,41 @@ class OutboxWorker:
         if reply.quick_xor_hash is not None and reply.quick_xor_hash != taken.hash:
             raise _Retry(f"the server holds {reply.quick_xor_hash}, we sent {taken.hash}")
         self._ours.setdefault(reply.id, set()).add(taken.hash)
+        reply = await self._keep_mtime(flight.job.ino, reply)
         payload = UploadSucceeded(remote=remote_state(reply), snapshot_seq=flight.seq)
         await self._finish(flight, JobReport("succeeded"), payload, reply=reply)
+
+    async def _keep_mtime(self, ino: int, reply: DriveItem) -> DriveItem:
+        """The uploaded item, with the file's mtime on the server too (one PATCH if needed).
+
+        A simple PUT cannot carry ``fileSystemInfo``, so the server stamps the version with the
+        time of the upload; its delta echo would then give the file that time here as well, and
+        ``touch -d``, ``cp -p``, ``rsync -t`` or ``tar x`` would lose their mtime at the first
+        sync. A session carries the time at creation, and then nothing is sent. The row's mtime
+        is read now, after the upload: a ``utime`` while the bytes were on their way counts.
+        A transient failure of the PATCH retries the job, whose next attempt finds our bytes
+        there already (409 or 412) and comes back here. A refusal, or an item changed or gone
+        meanwhile (its news arrives by delta), keeps the upload's answer: the bytes are there.
+        """
+        row = q.get(self._engine.store.reader, ino)
+        if row is None or row["mtime"] is None or row["state"] == "DELETED_LOCAL":
+            return reply
+        wanted = float(row["mtime"])
+        stamped = reply.fs_modified or reply.modified
+        if stamped is not None and abs(stamped.timestamp() - wanted) < _MTIME_PRECISION:
+            return reply
+        times = FileTimes(modified=datetime.fromtimestamp(wanted, UTC))
+        url = item_path(self._client().config.drive, reply.id)
+        body = {"fileSystemInfo": times.as_json()}
+        headers = {} if reply.etag is None else {"If-Match": reply.etag}
+        request = Request("PATCH", url, headers=headers, json=body)
+        try:
+            return parse_item(await self._client().core.call_json(lambda: request))
+        except (Offline, AuthRequired, Throttled, ServerError):
+            raise
+        except GraphError as exc:
+            log.warning("outbox: the mtime of %s stays the server's: %s", reply.name, exc)
+            return reply
 
     async def _snapshot(self, flight: _Flight) -> tuple[str, int | None] | None:
         """Take (or find again, for a resume) the job's snapshot and start the job with it.
@@ -587,11 +623,7 @@ class OutboxWorker:
             taken = await trio.to_thread.run_sync(take, found, path)
         flight.seq, flight.snapshot = int(row["local_change_seq"]), taken
         snapshot = Snapshot(flight.seq, taken.hash, taken.size)
-        await self._begin(flight, snapshot)
-        if recorded is not None and recorded[3] is not None:
-            # A session of other bytes is still recorded: forget it before sending these.
-            await self._job_event(flight, JobReport("session_lost"))
-            await self._begin(flight, snapshot)
+        await self._begin(flight, snapshot)  # other bytes: the store forgets an old session
         return None
 
     async def _name_taken(self, flight: _Flight, parent_id: str, name: str) -> None:
@@ -663,7 +695,6 @@ class OutboxWorker:
         row = self._row(job.ino)
         parent = self._parent_remote_id(row)
         name = temporary_name(job) if job.via_temporary_name else str(row["name"])
-        sent = (row["parent_ino"], name)
         remote_id = str(row["remote_id"])
         try:
             reply = await client.move(remote_id, name=name, parent_id=parent, if_match=row["etag"])
@@ -683,12 +714,11 @@ class OutboxWorker:
         engine = self._engine
 
         def finish(m: StateManager) -> tuple[str, Fired | None]:
-            now = m.peek(job.ino)
-            # Moved again while this one was out (or this was the temporary step): the
-            # move stays queued and sends the placement the row holds now.
-            done = now is not None and (now["parent_ino"], now["name"]) == sent
-            outcome = JobReport("succeeded" if done else "session_lost")
-            return m.finish_job(job.id, outcome, MoveSucceeded(remote=remote_state(reply)))
+            # Moved again while this one was out (or this was a swap's temporary step): the
+            # spec queues the move again (placement_changed_since_sent) for the row's placement.
+            return m.finish_job(
+                job.id, JobReport("succeeded"), MoveSucceeded(remote=remote_state(reply))
+            )
 
         try:
             _, fired = await self.store_write(finish)

@@ -720,9 +720,14 @@ class StateManager:
             event = "retry_due" if job["job_state"] == "WAITING_RETRY" else "start"
             state = self._fire_job(job, JobReport(event), None)
             if snapshot is not None:
+                # A session belongs to the bytes it was opened for: other bytes start afresh,
+                # or a resume after a crash would append them to the old version's fragments.
                 self.conn.execute(
-                    "UPDATE intents SET snapshot_seq = ?, snapshot_hash = ?, snapshot_size = ?"
-                    " WHERE id = ?",
+                    "UPDATE intents SET session_url = CASE WHEN snapshot_seq IS ?1"
+                    " AND snapshot_hash IS ?2 AND snapshot_size IS ?3 THEN session_url END,"
+                    " session_offset = CASE WHEN snapshot_seq IS ?1 AND snapshot_hash IS ?2"
+                    " AND snapshot_size IS ?3 THEN session_offset END,"
+                    " snapshot_seq = ?1, snapshot_hash = ?2, snapshot_size = ?3 WHERE id = ?4",
                     (snapshot.seq, snapshot.hash, snapshot.size, intent_id),
                 )
             return state

@@ -1,15 +1,13 @@
-"""What the outbox worker needs of the store and does not get yet: each a strict xfail.
+"""What the outbox worker relies on the store for, shown on the store alone.
 
-The worker works around both (docs/engine.md, "Outbox"); these tests show the store's own
-behaviour, so the work-arounds can go when the store changes, and fail loudly when it does
-(strict), asking for this file and the work-around to be removed.
+Both were once worked around in the worker (a move answered after another rename reported as
+``session_lost`` to stay queued; a stale session forgotten by hand before a new snapshot);
+the spec and the store now do it, so the worker reports what happened.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import pytest
 
 from onemount.store import ROOT_INODE, JobReport, Snapshot, StateManager
 from onemount.store.events import LocalRenamed, MoveSucceeded
@@ -30,12 +28,6 @@ def intent(manager: StateManager, ino: int, kind: str) -> int:
     return int(found[0])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="spec/item.yaml: move_succeeded with placement_changed_since_sent lacks queue_move;"
-    " the job ends COMPLETED and the second rename is never sent (the worker reports"
-    " session_lost instead of succeeded to keep it queued)",
-)
 def test_a_rename_during_a_move_in_flight_stays_queued(tmp_path: Path) -> None:
     manager = store(tmp_path / "db")
     ino = manager.fire(None, appeared("A", "a.txt")).ino
@@ -49,12 +41,6 @@ def test_a_rename_during_a_move_in_flight_stays_queued(tmp_path: Path) -> None:
     assert kinds == ["move"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="StateManager.start_job records a new snapshot but keeps the session of the old one;"
-    " a crash before the first fragment would resume that session with other bytes (the"
-    " worker forgets it with a session_lost before sending)",
-)
 def test_a_new_snapshot_forgets_the_session_of_the_old_one(tmp_path: Path) -> None:
     manager = store(tmp_path / "db")
     ino = manager.fire(None, created("big.bin", size=10)).ino
