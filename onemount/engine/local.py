@@ -31,6 +31,7 @@ transaction that fires both, and moved into place after it (see :mod:`.content`)
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -58,6 +59,8 @@ from onemount.store.item_bindings import Row
 
 if TYPE_CHECKING:
     from onemount.engine.engine import Engine
+
+log = logging.getLogger(__name__)
 
 #: Seconds a later write's size and mtime may wait in memory before the store hears of them.
 COALESCE = 0.5
@@ -93,6 +96,8 @@ class LocalOps:
         self._sizes: dict[int, int] = {}  # ino -> size of a file open for writing
         self._pending: dict[int, _Pending] = {}
         self._activity: dict[int, float] = {}  # ino -> trio time of its last local change
+        #: ino -> readers opened before its bytes were complete: they have no descriptor yet.
+        self._undescribed: dict[int, set[int]] = {}
 
     # -- what the FUSE layer reads besides the store ---------------------------------------------
 
@@ -138,6 +143,8 @@ class LocalOps:
                 fd = self._descriptor(handle)
                 if handle.write and ino not in self._sizes:
                     self._sizes[ino] = os.fstat(fd).st_size
+            else:
+                self._undescribed.setdefault(ino, set()).add(handle.fh)
         except BaseException:
             await self._forget(handle)
             raise
@@ -207,6 +214,7 @@ class LocalOps:
                 row = m.peek(ino)
                 if row and row["state"] == "HYDRATED" and row["conflict_remote_etag"]:
                     fired = m.fire(ino, WritersClosed())
+        self._described(handle)
         fd = self._fds.pop(fh, None)
         if fd is not None:
             os.close(fd)
@@ -293,7 +301,11 @@ class LocalOps:
         moved = LocalRenamed(parent=new_parent, name=new_name)
         if target is not None and self._takes_over(source, target):
             return await self._replace_in_place(source, target)
+        if target is not None:
+            await self._hydrate_for_readers(int(target["ino"]))
         async with engine.store.locked() as m:
+            if target is not None:
+                self._hold_for_readers(int(target["ino"]))
             with m.transaction():
                 fired = []
                 if target is not None:
@@ -327,7 +339,9 @@ class LocalOps:
         engine = self._engine
         src, dst = int(source["ino"]), int(target["ino"])
         await self._flush(src)
+        await self._hydrate_for_readers(dst)
         async with engine.store.locked() as m:
+            self._hold_for_readers(dst)  # they keep the bytes they opened, not the new ones
             row = m.peek(src)
             if row is None:
                 raise UnknownItem(f"no inode {src}")
@@ -351,7 +365,10 @@ class LocalOps:
     async def _delete(self, row: Row) -> None:
         engine = self._engine
         ino = int(row["ino"])
-        fired = await engine.store.write_inline(lambda m: m.fire(ino, LocalDeleted()))
+        await self._hydrate_for_readers(ino)
+        async with engine.store.locked() as m:
+            self._hold_for_readers(ino)
+            fired = m.fire(ino, LocalDeleted())
         engine.hydrator.cancel(ino)
         engine.content.drop(ino)
         self._pending.pop(ino, None)
@@ -389,9 +406,12 @@ class LocalOps:
         self._mark(ino)
 
     async def set_times(self, ino: int, *, mtime: float | None) -> None:
+        """Set the mtime. A file's upload sends it (one that has begun reads it when its bytes
+        are there); a file with nothing to upload keeps it on this machine only."""
         self._writable()
         await self._flush(ino)  # a write's mtime noted later must not undo this one
         await self._engine.store.write_inline(lambda m: m.set_attrs(ino, mtime=mtime))
+        self._mark(ino)  # a change like a write: an upload waiting for quiet waits again
 
     async def set_pinned(self, ino: int, pinned: bool) -> None:
         """Keep ``ino`` (a folder: everything below it, and what arrives later) on this machine."""
@@ -438,10 +458,50 @@ class LocalOps:
         if fd is None:
             flags = (os.O_RDWR if handle.write else os.O_RDONLY) | os.O_CLOEXEC
             fd = self._fds[handle.fh] = os.open(self._engine.cache.content(handle.ino), flags)
+            self._described(handle)
         return fd
+
+    def _described(self, handle: Handle) -> None:
+        """``handle`` has its descriptor now, or is gone: it no longer waits for one."""
+        waiting = self._undescribed.get(handle.ino)
+        if waiting is not None:
+            waiting.discard(handle.fh)
+            if not waiting:
+                del self._undescribed[handle.ino]
+
+    async def _hydrate_for_readers(self, ino: int) -> None:
+        """Before ``ino`` is deleted or replaced: the whole file for readers still waiting.
+
+        A process that opened a GHOST file reads from the download until the bytes are
+        complete, and only then gets a descriptor of ``content/<ino>``. Once the row is
+        deleted (or replaced) nothing would download it any more and the reader would get
+        EIO; POSIX says it reads what it opened until it closes it. So the delete waits for
+        the download the reader started, as long as the reader itself would wait (only a file
+        open by a reader that has not got its bytes yet costs the wait). A download that
+        fails leaves the readers the error they would have had anyway, and the delete goes
+        on: it is the user's decision.
+        """
+        if not self._undescribed.get(ino) or self._complete(ino):
+            return
+        engine = self._engine
+        try:
+            await engine.hydrator.wait_cached(ino, timeout=engine.config.hydrate_timeout)
+        except EngineError as exc:
+            log.info("inode %d deleted while its readers waited for it: %s", ino, exc)
+
+    def _hold_for_readers(self, ino: int) -> None:
+        """Give each waiting reader its descriptor of the complete ``content/<ino>`` (under
+        the writer, right before the transaction that deletes or replaces the row)."""
+        if not self._complete(ino):
+            return
+        for fh in list(self._undescribed.get(ino, ())):
+            handle = self._engine.files.get(fh)
+            if handle is not None:
+                self._descriptor(handle)
 
     async def _forget(self, handle: Handle) -> None:
         """Undo an open that failed part-way."""
+        self._described(handle)
         fd = self._fds.pop(handle.fh, None)
         if fd is not None:
             os.close(fd)

@@ -15,6 +15,7 @@ import pytest
 import trio
 
 from onemount.engine.errors import EngineError
+from onemount.fakegraph import FaultRule
 from onemount.store import ROOT_INODE, NameTaken, NotEmpty
 from tests.engine.bytes_support import Mount, assert_trees_equal, mounted, quiet, with_config
 from tests.engine.harness import served
@@ -116,6 +117,46 @@ def test_a_deleted_file_stays_readable_and_writable_while_open(tmp_path: Path) -
                 assert not m.engine.cache.content(ino).exists()  # gone with the last close
                 await quiet(m)
                 assert await assert_trees_equal(m) == {}
+
+        trio.run(main)
+
+
+def test_a_ghost_file_deleted_or_replaced_while_a_reader_waits_stays_readable(
+    tmp_path: Path,
+) -> None:
+    """A reader that opened a GHOST file has no descriptor of its bytes yet: the delete (or a
+    rename over it) must leave it what it opened, downloading or downloaded, until it closes."""
+    data = {name: os.urandom(MiB) for name in ("slow.bin", "done.bin", "over.bin")}
+    with served(tmp_path / "fake") as server:
+        drive = server.graph.drive
+        for name, content in data.items():
+            drive.put_bytes(drive.root_id, name, content)
+
+        async def main() -> None:
+            async with mounted(server, tmp_path / "cache") as m:
+                await quiet(m)
+                inos = {name: m.ino(f"/{name}") for name in data}
+                # done.bin: downloaded before the delete, never read from yet
+                done = await m.local.open(inos["done.bin"], write=False, truncate=False)
+                await m.engine.hydrator.idle()
+                # slow.bin and over.bin: still downloading when the name goes
+                server.graph.faults.add(FaultRule(path="/dl/*", latency=0.5, count=2))
+                readers = {
+                    name: await m.local.open(inos[name], write=False, truncate=False)
+                    for name in ("slow.bin", "over.bin")
+                }
+                readers["done.bin"] = done
+                assert m.engine.hydrator.downloading(inos["slow.bin"])
+                await m.local.unlink(ROOT_INODE, "slow.bin")
+                await m.local.unlink(ROOT_INODE, "done.bin")
+                await m.write("/new.bin", b"the new bytes")
+                await m.local.rename(ROOT_INODE, "new.bin", ROOT_INODE, "over.bin", noreplace=False)
+                for name, handle in readers.items():
+                    assert await m.local.read(handle.fh, 0, 2 * MiB) == data[name], name
+                    await m.local.release(handle.fh)
+                await quiet(m)
+                tree = await assert_trees_equal(m)
+                assert tree == {"/over.bin": b"the new bytes"}
 
         trio.run(main)
 
