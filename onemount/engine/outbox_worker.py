@@ -563,9 +563,10 @@ class OutboxWorker:
         ``touch -d``, ``cp -p``, ``rsync -t`` or ``tar x`` would lose their mtime at the first
         sync. A session carries the time at creation, and then nothing is sent. The row's mtime
         is read now, after the upload: a ``utime`` while the bytes were on their way counts.
-        A transient failure of the PATCH retries the job, whose next attempt finds our bytes
-        there already (409 or 412) and comes back here. A refusal, or an item changed or gone
-        meanwhile (its news arrives by delta), keeps the upload's answer: the bytes are there.
+        A transient failure of the PATCH retries the job, which comes back here: its next
+        attempt finds our bytes there (409, 412) or, once the echo gave the row the new eTag,
+        sends them again (a file small enough for one PUT). A refusal, or an item changed or
+        gone meanwhile (its news arrives by delta), keeps the upload's answer.
         """
         row = q.get(self._engine.store.reader, ino)
         if row is None or row["mtime"] is None or row["state"] == "DELETED_LOCAL":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import datetime
 from pathlib import Path
 
 import trio
@@ -17,10 +18,14 @@ from onemount.fakegraph import FaultRule
 from onemount.quickxorhash import quickxorhash_b64
 from onemount.store import ROOT_INODE
 from tests.engine.bytes_support import (
+    QUICK,
+    Mount,
     assert_trees_equal,
     conflict_copies,
     mounted,
+    no_faults,
     quiet,
+    remote_tree,
     with_config,
 )
 from tests.engine.harness import served
@@ -322,5 +327,77 @@ def test_a_rename_while_the_move_is_in_flight_is_sent_after_it(tmp_path: Path) -
                 assert await assert_trees_equal(m) == {"/c.txt": b"moved twice"}
                 assert drive.get(item.id).name == "c.txt"
                 assert len(m.requests("PATCH", "/items/")) == 2
+
+        trio.run(main)
+
+
+def _server_mtime(m: Mount, path: str) -> float:
+    """The file's mtime as the server holds it (fileSystemInfo, what another device shows)."""
+    stamp = m.drive.get(m.remote_id(path)).fs_modified
+    assert stamp is not None
+    return datetime.fromisoformat(stamp).timestamp()
+
+
+def test_the_mtime_a_file_was_given_reaches_the_server_by_put_and_by_session(
+    tmp_path: Path,
+) -> None:
+    """``cp -p``/``rsync -t``: a simple PUT cannot carry the time, so one PATCH follows it;
+    a session carries it at creation. The delta echo then keeps it here too."""
+    files = {
+        "/put.txt": (b"kept across mounts\n", 1_500_000_000.0),
+        "/session.bin": (os.urandom(2 * MiB + 5), 1_400_000_000.5),
+    }
+    with served(tmp_path / "fake") as server:
+
+        async def main() -> None:
+            graph = {"simple_upload_limit": MiB, "fragment_size": 2 * FRAGMENT}
+            # Nothing is sent before drain(): each file is uploaded once, with its final mtime.
+            config = with_config(upload_idle_delay=600)
+            async with mounted(server, tmp_path / "cache", config, **graph) as m:
+                await quiet(m)
+                for path, (data, mtime) in files.items():
+                    ino, handle = await m.local.create(ROOT_INODE, path[1:], 0o644)
+                    await m.local.write(handle.fh, 0, data)
+                    await m.local.release(handle.fh)
+                    await m.local.set_times(ino, mtime=mtime)
+                await quiet(m)
+                assert await assert_trees_equal(m) == {p: d for p, (d, _) in files.items()}
+                for path, (_, mtime) in files.items():
+                    assert _server_mtime(m, path) == mtime
+                    row = m.row(path)
+                    assert (row["state"], row["mtime"]) == ("HYDRATED", mtime)  # echo seen
+                put_id = m.remote_id("/put.txt").split("!")[-1]
+                session_id = m.remote_id("/session.bin").split("!")[-1]
+                assert len(m.requests("PATCH", put_id)) == 1
+                assert not m.requests("PATCH", session_id)
+
+        trio.run(main)
+
+
+def test_an_mtime_patch_that_fails_for_now_is_sent_again(tmp_path: Path) -> None:
+    with served(tmp_path / "fake") as server:
+
+        async def main() -> None:
+            async with mounted(server, tmp_path / "cache") as m:
+                await quiet(m)
+                await m.offline()  # the file is sent once it is complete, with its mtime
+                ino, handle = await m.local.create(ROOT_INODE, "old.txt", 0o644)
+                await m.local.write(handle.fh, 0, b"from 2017")
+                await m.local.release(handle.fh)
+                await m.local.set_times(ino, mtime=1_500_000_000.0)
+                # More 503s than the client's own retries: the job itself fails and goes again.
+                fault = FaultRule(method="PATCH", status=503, count=QUICK.max_attempts)
+                server.graph.faults.add(fault)
+                with no_faults(server):
+                    await m.online()
+                    await quiet(m)
+                assert fault.hits == QUICK.max_attempts
+                assert await assert_trees_equal(m) == {"/old.txt": b"from 2017"}
+                assert _server_mtime(m, "/old.txt") == 1_500_000_000.0
+                row = m.row("/old.txt")
+                assert (row["state"], row["mtime"]) == ("HYDRATED", 1_500_000_000.0)
+                patches = m.requests("PATCH", m.remote_id("/old.txt").split("!")[-1])
+                assert [r.status for r in patches] == [503] * QUICK.max_attempts + [200]
+                assert conflict_copies(remote_tree(m.drive)) == {}
 
         trio.run(main)
