@@ -25,8 +25,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from tests.model.system_machine import SystemMachine
+from tests.model.tiers import TIER, Figures, counted, untimed
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, *untimed()]
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,9 @@ TIERS = {
 
 
 def tier() -> Tier:
-    name = os.environ.get("ONEMOUNT_MODEL_TIER", "default")
-    if name not in TIERS:
-        raise pytest.UsageError(f"ONEMOUNT_MODEL_TIER={name!r}: one of {sorted(TIERS)}")
-    chosen = TIERS[name]
+    if TIER not in TIERS:
+        raise pytest.UsageError(f"ONEMOUNT_MODEL_TIER={TIER!r}: one of {sorted(TIERS)}")
+    chosen = TIERS[TIER]
     seed = os.environ.get("ONEMOUNT_MODEL_SEED")
     return chosen if seed is None else Tier(chosen.examples, chosen.steps, int(seed))
 
@@ -75,9 +75,12 @@ def run(machine: type[SystemMachine], chosen: Tier) -> None:
 
 def test_the_system_follows_the_model() -> None:
     chosen = tier()
+    figures = Figures()
     started = time.monotonic()
-    run(SystemMachine, chosen)
-    print(
-        f"\nsystem model: {chosen.examples} examples of up to {chosen.steps} steps,"
-        f" seed {chosen.seed}, {time.monotonic() - started:.1f} s"
-    )
+    try:
+        run(counted(SystemMachine, figures), chosen)
+    finally:
+        print(
+            f"\nsystem model ({TIER}): {figures} (budget {chosen.examples} examples of up to"
+            f" {chosen.steps} steps), seed {chosen.seed}, {time.monotonic() - started:.1f} s"
+        )

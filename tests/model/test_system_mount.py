@@ -18,6 +18,7 @@ import errno
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,9 @@ from models.drive import Tree
 from tests.engine.harness import Served
 from tests.fs.conftest import fuse_available
 from tests.fs.harness import Mount
+from tests.model.tiers import TIER, Figures, counted, untimed
 
-pytestmark = [pytest.mark.model, pytest.mark.slow, pytest.mark.fuse]
+pytestmark = [pytest.mark.model, pytest.mark.slow, pytest.mark.fuse, *untimed()]
 
 NAMES = st.sampled_from(["a", "b.txt", "notes", "x.md"])
 CONTENT = st.binary(max_size=64)
@@ -232,14 +234,19 @@ def test_a_real_mount_matches_a_local_directory() -> None:
     reason = fuse_available()
     if reason is not None:
         pytest.skip(f"fuse test: {reason}")
-    long = os.environ.get("ONEMOUNT_MODEL_TIER") in ("long", "slow")
-    run_state_machine_as_test(
-        hypothesis.seed(20250103)(type("Seeded", (MountAgainstDisk,), {})),
-        settings=settings(
-            max_examples=20 if long else 2,
-            stateful_step_count=30 if long else 12,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        ),
-    )
+    long = TIER in ("long", "slow")
+    figures = Figures()
+    started = time.monotonic()
+    try:
+        run_state_machine_as_test(
+            hypothesis.seed(20250103)(counted(MountAgainstDisk, figures)),
+            settings=settings(
+                max_examples=20 if long else 2,
+                stateful_step_count=30 if long else 12,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            ),
+        )
+    finally:
+        print(f"\nreal mount ({TIER}): {figures}, {time.monotonic() - started:.1f} s")

@@ -11,7 +11,6 @@ the whole machine, with every rule, for each switch.
 from __future__ import annotations
 
 import inspect
-import os
 import time
 from typing import Any
 
@@ -22,8 +21,9 @@ from hypothesis.stateful import RULE_MARKER, run_state_machine_as_test
 
 from onemount import mutations
 from tests.model.system_machine import SystemMachine
+from tests.model.tiers import TIER, untimed
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, *untimed()]
 
 #: The rules that can reach each bug (and the budget of examples to find it in).
 FOCUS: dict[str, tuple[set[str], int]] = {
@@ -109,7 +109,7 @@ def examples_to_failure(
 
 @pytest.mark.parametrize("name", sorted(mutations.KNOWN))
 def test_the_model_run_finds(name: str) -> None:
-    long = os.environ.get("ONEMOUNT_MODEL_TIER") == "long"
+    long = TIER == "long"
     allowed, budget = FOCUS[name]
     machine = SystemMachine if long else focused(allowed)
     started = time.monotonic()
