@@ -53,6 +53,8 @@ from onemount.graph import Connectivity, GraphClient, GraphConfig, TokenProvider
 log = logging.getLogger("onemount.fs")
 
 Ending = Literal["unmount", "unmounted", "signal"]
+#: Seconds the new mount has to answer its first request before the start is called failed.
+_READY_TIMEOUT = 60.0
 
 
 class CacheInUse(Exception):
@@ -159,7 +161,8 @@ class _Session:
         self.sink = sink
         self.how: Ending = "unmounted"
         self.terminated = False  # pyfuse3.terminate was called: the kernel side is still there
-        self.kernel_gone = trio.Event()  # pyfuse3.main returned
+        self.detached = False  # the kernel unmounted us (fusermount3 -u): nothing left to unmount
+        self.kernel_gone = trio.Event()  # pyfuse3.main is over, one way or another
         self.ended: Ended | None = None
         self.finished = trio.Event()
 
@@ -183,7 +186,8 @@ class _Session:
                 server = control.Server(listener, self._command)
                 server_done = trio.Event()
                 nursery.start_soon(_then_set, server.run, server_done)
-                await trio.to_thread.run_sync(os.stat, mountpoint)  # served by this loop
+                with trio.fail_after(_READY_TIMEOUT):  # the stat is served by this very loop
+                    await trio.to_thread.run_sync(os.stat, mountpoint, abandon_on_cancel=True)
                 if self.plan.read_ahead_kb:
                     raise_read_ahead(mountpoint, self.plan.read_ahead_kb)
                 log.info("mounted %s", mountpoint)
@@ -192,7 +196,7 @@ class _Session:
                 await self.kernel_gone.wait()
             finally:
                 self.sink.stop()
-                pyfuse3.close(unmount=self.terminated)
+                pyfuse3.close(unmount=not self.detached)  # after a crash too: no dead mount
             log.info("%s unmounted (%s); sending what is pending", mountpoint, self.how)
             sdnotify.notify("STOPPING=1", "STATUS=sending pending changes")
             self.engine.shutdown()
@@ -209,6 +213,7 @@ class _Session:
     async def _fuse_main(self) -> None:
         try:
             await pyfuse3.main()
+            self.detached = not self.terminated
         finally:
             self.kernel_gone.set()
 
