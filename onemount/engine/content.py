@@ -363,7 +363,8 @@ class ContentCache:
             arrived = arrived or f.source == "ABSENT"
             if f.target == "HYDRATING" and f.source != "HYDRATING":
                 hydrator.request(f.ino, priority=BACKGROUND)  # a pinned file's new version
-            elif f.target in ("GHOST", "REMOVED") and f.source != f.target:
+            elif f.target in ("GHOST", "REMOVED") and f.source not in (f.target, "ABSENT"):
+                # (A new row has no bytes nor download: a first enumeration skips this cost.)
                 hydrator.cancel(f.ino)
                 self.drop(f.ino)
             elif f.target == "CONFLICT":
