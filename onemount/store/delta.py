@@ -15,7 +15,11 @@ instead retry the same page forever. Here:
 * an entry that arrives on the name of a *local* item (created here, or renamed here and not
   sent yet) goes through the spec's ``name_collided`` on that item: our own create echoed is
   adopted (same kind and content), anything else moves the local item aside under a conflict
-  name and the arrival takes its name. Nothing is overwritten;
+  name and the arrival takes its name. Nothing is overwritten. A folder we know that arrives
+  so on a new folder of ours is one with it: the server's children come under ours (the
+  manager's ``_absorb_echo``), never purged. An item renamed here, deleted, and brought back
+  by a remote edit keeps its pending name, and gives way (moved aside) if an item took that
+  name meanwhile;
 * an entry that cannot be applied yet (its parent has not arrived, its name is held by an item
   the page does not move, a name Linux cannot show) is **held** in ``delta_held`` with its
   reason, logged, and retried with every later page; everything else of the page commits with
@@ -48,6 +52,8 @@ from onemount.store.manager import (
     NameTaken,
     StateManager,
     UnknownItem,
+    moving_locally,
+    placed_locally,
 )
 from onemount.store.names import InvalidName, name_key, remote_name
 
@@ -90,6 +96,7 @@ def ingest(
     """
     with manager.transaction():
         report = _Page(manager, writers).run(entries)
+        report.fired.extend(manager.nested_fired())
         if cursor is not None:
             manager.put_kv("delta_cursor", cursor)
         return report
@@ -239,7 +246,7 @@ class _Page:
             and row["state"] == "DELETED_LOCAL"
             and self.m.target_of(entry.id, change) == "DELETED_LOCAL"
         )
-        if parent is not None and not stays_tombstone and not (row and _moving_locally(row)):
+        if parent is not None and not stays_tombstone and not (row and moving_locally(row)):
             self._clear_the_way(entry, parent, row)
         if row is None and (found := self.m.peek(entry.id)) is not None:
             row = found  # adopted by the local item it collided with
@@ -257,6 +264,27 @@ class _Page:
             # refusing the whole page at commit.
             self.m.check_placement(fired.ino)
         self.report.fired.append(fired)
+        if row is not None and row["state"] == "DELETED_LOCAL" and moving_locally(row):
+            self._come_back_aside(entry, fired)
+
+    def _come_back_aside(self, entry: RemoteState, fired: Fired) -> None:
+        """A tombstone renamed here that the entry brought back: its name here may be taken.
+
+        It keeps the placement of its pending move (the rename the server has not seen), where
+        the user may have made a new item since, or an arrival of this page may sit. The one
+        that comes back gives way, through ``name_collided`` (moved aside, the move queued):
+        the user's new item keeps its name, and the arrival the server's.
+        """
+        if fired.parent_after is None or fired.target in ("DELETED_LOCAL", "REMOVED"):
+            return
+        back = self.m.peek(fired.ino)
+        assert back is not None
+        occupant = self.m.live_at(fired.parent_after, back["name_key"], besides=fired.ino)
+        if occupant is None:
+            return
+        self.report.collisions += 1
+        detail = f"it came back on a name inode {occupant} took meanwhile"
+        self.report.fired.append(self.m.apply(fired.ino, NameCollided(arrival=entry), detail))
 
     def _visit_dependencies(self, entry: RemoteState) -> None:
         """The parent, then an item of this page that still holds the entry's name."""
@@ -272,7 +300,7 @@ class _Page:
         occupant = self.m.live_at(parent_ino, name_key(entry.name), besides=besides)
         self.occupant = (entry.id, occupant)  # still true when no dependency runs in between
         held_by = None if occupant is None else self.m.peek(occupant)
-        if held_by is not None and not _placed_locally(held_by):
+        if held_by is not None and not placed_locally(held_by):
             other = self.entries.get(held_by["item_id"])
             if other is not None:
                 self.occupant = None
@@ -297,7 +325,7 @@ class _Page:
             return
         held_by = self.m.peek(occupant)
         assert held_by is not None
-        if _placed_locally(held_by):
+        if placed_locally(held_by):
             self.report.collisions += 1
             self.report.fired.append(
                 self.m.apply(occupant, NameCollided(arrival=entry), "a remote item took its name")
@@ -326,15 +354,3 @@ class _Page:
         )
         self.report.held.append(HeldEntry(entry.id, reason))
         (log.warning if first else log.debug)("delta entry %s held: %s", entry.id, reason)
-
-
-def _placed_locally(row: Row) -> bool:
-    """The row's name there is ours, not the server's: created here, or renamed here."""
-    return row["remote_id"] is None or _moving_locally(row)
-
-
-def _moving_locally(row: Row) -> bool:
-    return (row["parent_ino"], row["name_key"]) != (
-        row["remote_parent_ino"],
-        row["remote_name_key"],
-    ) and row["remote_id"] is not None

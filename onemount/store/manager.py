@@ -242,6 +242,7 @@ class _Scratch:
     rows: dict[int | str, Row] = field(default_factory=dict)  # prefetched, by inode and by id
     absent: set[str] = field(default_factory=set)  # ids the prefetch found no row for
     inos: dict[str, int] = field(default_factory=dict)  # item id -> inode
+    nested: list[Fired] = field(default_factory=list)  # fired inside another fire
 
     def forget(self, ino: int, item_id: str) -> None:
         """The row is gone (purged): it is neither a parent nor a folder any more."""
@@ -275,6 +276,19 @@ class _LazyGuards(Mapping[str, bool]):
 
     def __len__(self) -> int:
         return len(item_bindings.GUARDS)
+
+
+def moving_locally(row: Row) -> bool:
+    """The server has the item, and a move of ours to where the row is now is pending."""
+    return row["remote_id"] is not None and (row["parent_ino"], row["name_key"]) != (
+        row["remote_parent_ino"],
+        row["remote_name_key"],
+    )
+
+
+def placed_locally(row: Row) -> bool:
+    """The row's name there is ours, not the server's: created here, or renamed here."""
+    return row["remote_id"] is None or moving_locally(row)
 
 
 def remote_of(payload: Payload) -> RemoteState | None:
@@ -364,6 +378,15 @@ class StateManager:
             raise
         conn.execute("COMMIT")
 
+    def nested_fired(self) -> list[Fired]:
+        """What the open transaction fired inside other fires, for the kernel's caches too.
+
+        An echo's twin leaving, the children it hands over (``handed_over``, no transition), a
+        child of ours moved aside by one of them, a conflict copy: the caller reports these
+        with the Fired its own events returned.
+        """
+        return list(self._tx.nested)
+
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """A nested part of the open transaction that can fail alone (one delta entry).
@@ -373,7 +396,7 @@ class StateManager:
         dropped on a rollback: a savepoint costs O(1), not a copy of a page's worth of state.
         """
         tx = self._tx
-        marks = (len(tx.journal), len(tx.placed), len(tx.named))
+        marks = (len(tx.journal), len(tx.placed), len(tx.named), len(tx.nested))
         self.conn.execute("SAVEPOINT entry")
         try:
             yield
@@ -382,6 +405,7 @@ class StateManager:
             del tx.journal[marks[0] :]
             del tx.placed[marks[1] :]
             del tx.named[marks[2] :]
+            del tx.nested[marks[3] :]
             for cache in (tx.rows, tx.inos, tx.folders, tx.absent):
                 cache.clear()  # they may describe the rolled-back writes
             raise
@@ -523,8 +547,9 @@ class StateManager:
             )
         row["updated"] = now
         tx = self._tx
+        handed_over: list[int] = []
         if not creating and row["item_id"] != before["item_id"]:
-            self._absorb_echo(row["item_id"], row)  # our id exchanged for the server's
+            handed_over = self._absorb_echo(row["item_id"], row)  # our id for the server's
         if creating:
             self.conn.execute(_INSERT, _INSERT_VALUES(row))
             row["ino"] = self.conn.last_insert_rowid()
@@ -562,8 +587,10 @@ class StateManager:
                 detail,
             )
         )
+        if handed_over:
+            self._settle_handed_over(row, handed_over)
         for copy in effects.spawn:
-            self.apply(None, copy, f"conflict copy of inode {row['ino']}")
+            tx.nested.append(self.apply(None, copy, f"conflict copy of inode {row['ino']}"))
         after = (None, None) if effects.purge else (row["parent_ino"], row["name"])
         return Fired(row["ino"], row["item_id"], source, event, row["state"], True, *placed, *after)
 
@@ -600,27 +627,98 @@ class StateManager:
         row["name_key"] = name_key(row["name"])
         return row
 
-    def _absorb_echo(self, remote_id: str, row: Row) -> None:
+    def _absorb_echo(self, remote_id: str, row: Row) -> list[int]:
         """Another row holding the server id ``row`` is taking is our own item, ingested early.
 
         Delta can list our new file (under the name the create carried) before the create's
         reply arrives; when the user renamed it meanwhile, the ingest saw no local item there
         and made a second row. It is clean by construction (a fresh GHOST): it goes here, through
         the spec's ``remote_deleted``, in the transaction that gives ``row`` the id, so the inode
-        the user holds keeps it.
+        the user holds keeps it. A folder adopted so (our new folder and the server's of the
+        same name are one) may have children there, which are that id's children: they move
+        under ``row`` first, so that the twin leaves alone and no item the server has is
+        purged. Returns the live children handed over, for :meth:`_settle_handed_over`.
         """
         other = self.ino_of(remote_id)
         if other is None or other == row["ino"]:
-            return
+            return []
         twin = self.peek(other)
         if twin is None:
-            return
+            return []
         if twin["has_local_changes"] or twin["kind"] != row["kind"]:
             raise NameTaken(
                 f"server item {remote_id!r} is held by inode {other}, which has local changes"
             )
+        handed_over = self._hand_over_children(other, row)
         # Through the spec like any removal: to this store the twin is an item that left.
-        self.apply(other, RemoteDeleted(writers=False), f"the echo of inode {row['ino']}'s create")
+        detail = f"the echo of inode {row['ino']}'s create"
+        self._tx.nested.append(self.apply(other, RemoteDeleted(writers=False), detail))
+        return handed_over
+
+    def _hand_over_children(self, twin: int, row: Row) -> list[int]:
+        """Children of ``twin`` (here and as the server places them) become ``row``'s."""
+        conn, tx = self.conn, self._tx
+        live = [
+            (int(ino), str(item_id), str(state), str(name), str(key))
+            for ino, item_id, state, name, key in conn.execute(
+                "SELECT ino, item_id, state, name, name_key FROM items"
+                " WHERE parent_ino = ? AND state <> 'DELETED_LOCAL'",
+                (twin,),
+            )
+        ]
+        conn.execute("UPDATE items SET parent_ino = ? WHERE parent_ino = ?", (row["ino"], twin))
+        if conn.changes():
+            self.check_placement(row["ino"])  # ours was made inside the server's folder
+        conn.execute(
+            "UPDATE items SET remote_parent_ino = ? WHERE remote_parent_ino = ?", (row["ino"], twin)
+        )
+        for ref, cached in list(tx.rows.items()):  # the copies of the rows just rewritten
+            if twin in (cached["parent_ino"], cached["remote_parent_ino"]):
+                del tx.rows[ref]
+        for ino, item_id, state, name, key in live:
+            tx.named.append((row["ino"], key))
+            # Not a transition of its own: the kernel learns the name moved to another folder.
+            tx.nested.append(
+                Fired(ino, item_id, state, "handed_over", state, True, twin, name, row["ino"], name)
+            )
+        return [ino for ino, *_ in live]
+
+    def _settle_handed_over(self, folder: Row, handed_over: list[int]) -> None:
+        """Each child the twin handed over that shares a name with one of ``folder``'s own.
+
+        Until now ``folder`` was not on the server, so its own children are placed here: as if
+        the handed-over child had arrived through delta, ``name_collided`` moves ours aside or
+        adopts it (our new folder and the server's again, one level down). A child that came
+        under the twin by a move of ours has no server name there to arrive with: the event
+        is refused (NameTaken), so that a delta entry is held rather than a name lost.
+        """
+        for ino in handed_over:
+            child = self.peek(ino)
+            if child is None or child["state"] == "DELETED_LOCAL":
+                continue  # adopted by one of ours meanwhile
+            mine = self.live_at(folder["ino"], child["name_key"], besides=ino)
+            if mine is None:
+                continue
+            ours = self.peek(mine)
+            assert ours is not None
+            if moving_locally(child) or child["remote_id"] is None or not placed_locally(ours):
+                raise NameTaken(
+                    f"inodes {ino} and {mine} would share the name {child['name']!r} in folder"
+                    f" inode {folder['ino']}"
+                )
+            arrival = RemoteState(
+                id=child["remote_id"],
+                name=child["remote_name"],
+                parent_id=folder["item_id"],
+                kind=child["kind"],
+                etag=child["etag"],
+                ctag=child["ctag"],
+                hash=child["remote_hash"],
+                size=child["size"],
+                mtime=child["mtime"],
+            )
+            detail = f"inode {ino} came with its folder"
+            self._tx.nested.append(self.apply(mine, NameCollided(arrival=arrival), detail))
 
     def _apply_intents(self, row: Row, operations: list[tuple[str, str]], now: float) -> None:
         """Run the outbox operations the effects queued, coalesced per item."""

@@ -454,9 +454,10 @@ class World:
         """Another row that holds the server id ``item`` just took is our own item, ingested
         early as a clean twin: it leaves through the spec's ``remote_deleted``, and the inode
         the user holds keeps the id (manager.py, ``_absorb_echo``). Its children are that id's
-        children on the server: they stay, under the row that took the id (the store purges
-        them: KNOWN_BUGS in test_model.py). A twin with local changes cannot leave: the
-        transaction is refused."""
+        children on the server: they stay, under the row that took the id, and one sharing a
+        name with a child of ours arrives on it (``name_collided`` on ours), unless it came
+        under the twin by a move of ours (refused). A twin with local changes cannot leave:
+        the transaction is refused."""
         twin = next(
             (i for i in self.items.values() if i.remote_id == item.remote_id and i is not item),
             None,
@@ -465,11 +466,35 @@ class World:
             return
         if twin.changes or twin.kind != item.kind:
             raise NameTaken(twin.ino)
+        handed = [c for c in self.children(twin.ino) if c.live]
         for child in self.children(twin.ino):  # the server's children of that id are ours now
             child.parent = item.ino
-            if child.remote_parent == twin.ino:
-                child.remote_parent = item.ino
+        for other in self.items.values():
+            if other.remote_parent == twin.ino:
+                other.remote_parent = item.ino
         self.fire(twin.ino, RemoteDeleted(writers=False))
+        if self.in_a_cycle(item.ino):
+            raise InvalidPlacement(item.ino)
+        for child in handed:
+            if child.ino not in self.items:
+                continue  # adopted by one of ours meanwhile
+            mine = self.live_at(item.ino, child.name, child.ino)
+            if mine is None:
+                continue
+            if child.moving_locally() or child.remote_id is None or not mine.placed_locally():
+                raise NameTaken(child.ino)
+            arrival = RemoteState(
+                id=child.remote_id,
+                name=child.remote_name or "",
+                parent_id=item.remote_id,
+                kind=child.kind,
+                etag=child.etag,
+                ctag=child.ctag,
+                hash=child.remote_hash,
+                size=child.size,
+                mtime=child.mtime,
+            )
+            self.fire(mine.ino, NameCollided(arrival=arrival))
 
     # ---- effects: the concrete part of each meaning (flags and intents come from ``sets``) ----
 
@@ -801,8 +826,20 @@ class World:
         now = self.ino_of(entry.id)
         if now is None:
             self.fire(None, RemoteAppeared(remote=entry))
-        else:
-            self.fire(now, RemoteChanged(remote=entry, writers=now in writers))
+            return
+        was_tombstone = item is not None and not item.live and item.moving_locally()
+        self.fire(now, RemoteChanged(remote=entry, writers=now in writers))
+        # A tombstone back at the name of its pending move, which may be taken meanwhile: the
+        # one that comes back gives way (delta.py, ``_come_back_aside``).
+        back = self.items.get(now)
+        if (
+            was_tombstone
+            and back is not None
+            and back.live
+            and back.parent is not None
+            and self.live_at(back.parent, back.name, back.ino) is not None
+        ):
+            self.fire(now, NameCollided(arrival=entry))
 
     def number_appeared(self, numbered: dict[str, int]) -> None:
         """Give the rows this page created the inodes the store gave them (any order of the

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from onemount.store import ROOT_INODE, StateManager
 from onemount.store import queries as q
 from onemount.store.delta import Entry, held_entries, ingest
-from onemount.store.events import LocalRenamed, RemoteDeletion
+from onemount.store.events import LocalRenamed, RemoteDeletion, RemoteState
 from tests.store.builders import ROOT_ID, created, remote, root_state
 from tests.store.conftest import fresh_manager
 
@@ -148,3 +148,42 @@ def test_a_folder_echo_of_our_mkdir_is_adopted(manager: StateManager) -> None:
     row = q.get(manager.conn, mine.ino)
     assert row is not None and (row["remote_id"], row["state"]) == ("P", "HYDRATED")
     assert report.collisions == 1 and len(q.children(manager.conn, ROOT_INODE)) == 1
+
+
+def _known_folder_onto_ours(manager: StateManager, children: list[RemoteState]) -> int:
+    """The server's ``/draft`` (with ``children``) moves onto the user's new ``/A/draft``."""
+    folders = [remote("A", "A", kind="folder"), remote("D", "draft", kind="folder")]
+    ingest(manager, [*folders, *children], cursor="1", writers=set())
+    a = q.resolve_path(manager.conn, "/A")
+    assert a is not None
+    return manager.fire(None, created("draft", a, kind="folder")).ino
+
+
+def test_a_merged_folders_child_arrives_on_our_child_of_the_same_name(
+    manager: StateManager,
+) -> None:
+    ours = _known_folder_onto_ours(manager, [remote("x", "notes.txt", "D", hash="theirs")])
+    mine = manager.fire(None, created("Notes.txt", ours, size=3))
+    report = ingest(manager, [remote("D", "draft", "A", kind="folder")], cursor="2", writers=set())
+    assert q.kv(manager.conn, "delta_cursor") == "2"
+    # What the kernel must forget: the old folder, its child's old entry, our file's name.
+    moves = {(f.event, f.item_id): (f.name_before, f.parent_after) for f in report.fired}
+    assert moves[("remote_deleted", "D")] == ("draft", None)
+    assert moves[("handed_over", "x")] == ("notes.txt", ours)
+    assert moves[("name_collided", mine.item_id)] == ("Notes.txt", ours)
+    theirs = q.lookup(manager.conn, ours, "notes.txt")
+    assert theirs is not None and theirs["item_id"] == "x"
+    aside = q.get(manager.conn, mine.ino)  # the user's bytes, under a conflict name
+    assert aside is not None and aside["state"] == "DIRTY_LOCAL"
+    assert str(aside["name"]).startswith("Notes (conflict copy ")
+
+
+def test_folders_merge_all_the_way_down(manager: StateManager) -> None:
+    server = [remote("S", "sub", "D", kind="folder"), remote("y", "y.txt", "S")]
+    ours = _known_folder_onto_ours(manager, server)
+    sub = manager.fire(None, created("sub", ours, kind="folder")).ino
+    ingest(manager, [remote("D", "draft", "A", kind="folder")], cursor="2", writers=set())
+    row = q.get(manager.conn, sub)
+    assert row is not None and (row["remote_id"], row["state"]) == ("S", "HYDRATED")
+    assert q.resolve_path(manager.conn, "/A/draft/sub/y.txt") is not None
+    assert held_entries(manager.conn) == []

@@ -109,19 +109,6 @@ KINDS: tuple[Kind, ...] = ("file", "file", "folder")
 EXPECTED = (InvalidTransition, NameTaken, InvalidPlacement, UnknownItem, JobGone)
 T = TypeVar("T")
 
-# Store bugs this machine found, each shown by a strict xfail in test_model_findings.py. Until
-# one is fixed the machine steers around it (a Hypothesis event says when), so that a run keeps
-# looking for other bugs instead of finding this one again; the fix removes the entry.
-KNOWN_BUGS = {
-    "an adopted folder's twin takes its children": (
-        "test_a_known_folder_moved_onto_a_new_local_folder_keeps_its_children"
-    ),
-    "a deleted item comes back onto a new namesake": (
-        "test_a_remote_edit_brings_back_a_renamed_deleted_item_beside_its_new_namesake",
-        "test_a_renamed_deleted_item_comes_back_beside_an_arrival_of_its_page",
-    ),
-}
-
 
 @dataclass(frozen=True)
 class Flight:
@@ -438,10 +425,6 @@ class StoreMachine(RuleBasedStateMachine):
     def _ingest(self, page: list[Entry], end: int | None) -> None:
         cursor = None if end is None else str(end)
         writers = frozenset(self.writers)
-        if "an adopted folder's twin takes its children" in KNOWN_BUGS:
-            page = [e for e in page if not self._known_folder_onto_a_new_one(e)]
-        if "a deleted item comes back onto a new namesake" in KNOWN_BUGS:
-            page = [e for e in page if not self._back_onto_a_namesake(e, writers)]
         expected = copy.deepcopy(self.world)
         expected.ingest(page, cursor, writers)
         delta.ingest(self.store, page, cursor=cursor, writers=writers)
@@ -461,29 +444,6 @@ class StoreMachine(RuleBasedStateMachine):
         if set(self.world.held) - set(expected.held):
             event("delta: held entries released")
         self.world = expected
-
-    def _back_onto_a_namesake(self, entry: Entry, writers: frozenset[int]) -> bool:
-        """A tombstone renamed here that a remote edit brings back (its name may be taken)."""
-        world = self.world
-        row = world.items.get(world.ino_of(entry.id) or 0)
-        if not isinstance(entry, RemoteState) or row is None or row.live:
-            return False
-        if not row.moving_locally() or not world.arrives_live(row, entry, writers):
-            return False
-        event("steered around: a deleted item comes back onto a new namesake")
-        return True
-
-    def _known_folder_onto_a_new_one(self, entry: Entry) -> bool:
-        world = self.world
-        row = world.items.get(world.ino_of(entry.id) or 0)
-        if not isinstance(entry, RemoteState) or row is None or not world.children(row.ino):
-            return False
-        parent = world.ino_of(entry.parent_id)
-        occupant = None if parent is None else world.live_at(parent, entry.name, row.ino)
-        if occupant is None or occupant.remote_id is not None or occupant.kind != row.kind:
-            return False
-        event("steered around: an adopted folder's twin takes its children")
-        return True
 
     # ---- the outbox ---------------------------------------------------------------------------
 
