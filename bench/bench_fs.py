@@ -48,7 +48,7 @@ import time
 import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -405,9 +405,20 @@ def _rss_mb(pid: int) -> float:
 
 @dataclass
 class Results:
-    """Seconds per measure and side."""
+    """Seconds per measure and side, and the machine's load average when each was taken.
+
+    The load is part of the figure: on a shared 2-core machine every FUSE request is two
+    context switches, so a mount's figures move with the number of runnable processes far
+    more than native disk's do.
+    """
 
     seconds: dict[tuple[str, str], float]
+    load: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def time(self, measure: str, side: str, work: Callable[[], object]) -> None:
+        """Run ``work`` once, keeping its wall-clock seconds and the 1-minute load after."""
+        self.seconds[(measure, side)] = _timed(work)
+        self.load[(measure, side)] = os.getloadavg()[0]
 
     def figure(
         self,
@@ -421,6 +432,8 @@ class Results:
         note: str = "",
     ) -> Figure:
         """A rate figure: ``work`` units done in each side's seconds."""
+        load, baseline_load = self.load[(measure, side)], self.load[(measure, baseline)]
+        loads = f"load {load:.1f}, {baseline} {baseline_load:.1f}"
         return Figure(
             name=f"fs {measure}: {side}",
             unit=unit,
@@ -428,7 +441,7 @@ class Results:
             baseline_name=baseline_name,
             baseline_value=work / self.seconds[(measure, baseline)],
             higher_is_better=True,
-            note=note,
+            note=f"{note}; {loads}" if note else loads,
         )
 
 
@@ -445,31 +458,29 @@ def _drive_paths(drive: FakeDrive) -> tuple[list[str], list[str]]:
 
 def _run_side(side: Side, files: list[str], results: Results) -> None:
     """Every figure's work on one side, in the order that leaves each measure clean."""
-    record = results.seconds
+    name = side.name
     ghost = side.root / "big" / "ghost.bin"
     with side.mounted():
-        record[("ls -lR 100k items, cold", side.name)] = _timed(lambda: _ls_lr(side.root))
-        record[("ls -lR 100k items, warm", side.name)] = _timed(lambda: _ls_lr(side.root))
-        record[("stat 100k files, warm", side.name)] = _timed(lambda: _stat_all(side.root, files))
+        results.time("ls -lR 100k items, cold", name, lambda: _ls_lr(side.root))
+        results.time("ls -lR 100k items, warm", name, lambda: _ls_lr(side.root))
+        results.time("stat 100k files, warm", name, lambda: _stat_all(side.root, files))
     with side.mounted():
-        record[("stat 100k files, cold", side.name)] = _timed(lambda: _stat_all(side.root, files))
-        record[("read 1 GiB GHOST", side.name)] = _timed(lambda: _read(ghost))
+        results.time("stat 100k files, cold", name, lambda: _stat_all(side.root, files))
+        results.time("read 1 GiB GHOST", name, lambda: _read(ghost))
     with side.mounted():
         for path in (ghost, *side.cache_files(ghost)):
             _drop_pages(path)
-        record[("first read 1 GiB", side.name)] = _timed(lambda: _read(ghost))
-        record[("re-read 1 GiB", side.name)] = _timed(lambda: _read(ghost))
+        results.time("first read 1 GiB", name, lambda: _read(ghost))
+        results.time("re-read 1 GiB", name, lambda: _read(ghost))
         # One drive for every side: each writes under names of its own.
         block = os.urandom(_BLOCK)
         written = side.root / side.name / "written.bin"
         written.parent.mkdir()
-        record[("write 1 GiB", side.name)] = _timed(lambda: _write(written, block))
+        results.time("write 1 GiB", name, lambda: _write(written, block))
         created = side.root / side.name / "small"
-        record[("create 10,000 files", side.name)] = _timed(lambda: _small_files(created))
+        results.time("create 10,000 files", name, lambda: _small_files(created))
         copied = side.root / side.name / "site-packages"
-        record[("cp -r site-packages", side.name)] = _timed(
-            lambda: _copy_tree(SITE_PACKAGES, copied)
-        )
+        results.time("cp -r site-packages", name, lambda: _copy_tree(SITE_PACKAGES, copied))
 
 
 def _native_tree(root: Path, folders: list[str], files: list[str], ghost: Path) -> None:
@@ -481,12 +492,12 @@ def _native_tree(root: Path, folders: list[str], files: list[str], ghost: Path) 
     shutil.copyfile(ghost, root / "big" / "ghost.bin")
 
 
-def _download(world_: World, item_id: str, qxh: str, target: Path) -> float:
+def _download(world_: World, item_id: str, qxh: str, target: Path) -> Callable[[], None]:
     async def run() -> None:
         async with world_.graph_client() as graph:
             await graph.download(item_id, target, expected_hash=qxh)
 
-    return _timed(lambda: trio.run(run))
+    return lambda: trio.run(run)
 
 
 _RATES = (
@@ -521,7 +532,7 @@ def _main_figures(folder: Path) -> list[Figure]:
     rclone = _rclone_binary()
     with world(folder, drive_dir) as world_:
         download = _download(world_, ghost.id, str(ghost.qxh), folder / "downloaded.bin")
-        results.seconds[("read 1 GiB GHOST", "client")] = download
+        results.time("read 1 GiB GHOST", "client", download)
         onemount = Onemount(folder / "onemount", world_)
         with onemount.mounted():  # its first run: the drive enumerated once, not timed
             control.ask(onemount.root, "sync", timeout=3600)
@@ -553,6 +564,18 @@ def _main_figures(folder: Path) -> list[Figure]:
     return figures
 
 
+def _first_ls(side: Side, start: Callable[[], None]) -> tuple[float, float, float]:
+    """Seconds from ``start`` until a listing of the mountpoint is answered, the daemon's
+    resident memory then (MB) and the 1-minute load average."""
+    began = time.perf_counter()
+    start()
+    os.listdir(side.root)
+    elapsed = time.perf_counter() - began
+    pid = side.pid()
+    assert pid is not None
+    return elapsed, _rss_mb(pid), os.getloadavg()[0]
+
+
 def _startup_figures(folder: Path) -> list[Figure]:
     """Mount to first ls with 1,000,000 items, and the daemon's resident memory then."""
     drive_dir = folder / "drive"
@@ -560,31 +583,19 @@ def _startup_figures(folder: Path) -> list[Figure]:
     drive.populate(MILLION - 1)
     drive.close()
     rclone = _rclone_binary()
-    measured: dict[str, tuple[float, float]] = {}
+    measured: dict[str, tuple[float, float, float]] = {}
     with world(folder, drive_dir) as world_:
         onemount = Onemount(folder / "onemount", world_)
         with onemount.mounted():  # the first run fills the store: enumerated once, not timed
             control.ask(onemount.root, "sync", timeout=3600)
-        start = time.perf_counter()
-        onemount.start("--offline")
-        os.listdir(onemount.root)
-        elapsed = time.perf_counter() - start
-        pid = onemount.pid()
-        assert pid is not None
-        measured["onemount"] = (elapsed, _rss_mb(pid))
+        measured["onemount"] = _first_ls(onemount, lambda: onemount.start("--offline"))
         onemount.stop()
         if rclone is not None:
             other = Rclone(folder / "rclone", world_, rclone)
-            start = time.perf_counter()
-            other.start()
-            os.listdir(other.root)
-            elapsed = time.perf_counter() - start
-            pid = other.pid()
-            assert pid is not None
-            measured["rclone"] = (elapsed, _rss_mb(pid))
+            measured["rclone"] = _first_ls(other, other.start)
             other.stop()
     figures = []
-    for side, (seconds, rss) in measured.items():
+    for side, (seconds, rss, load) in measured.items():
         how = "offline, from the store" if side == "onemount" else "online (it has no offline mode)"
         figures.append(
             Figure(
@@ -594,7 +605,7 @@ def _startup_figures(folder: Path) -> list[Figure]:
                 baseline_name="the aim",
                 baseline_value=1.0,
                 higher_is_better=False,
-                note=how,
+                note=f"{how}; load {load:.1f}",
             )
         )
         figures.append(
