@@ -708,8 +708,10 @@ class World:
                 if isinstance(verdict, Held):
                     self.held[item_id] = lives.pop(item_id)
                     self.hold_reasons[item_id] = verdict.reason
-            ready = sorted(i for i, v in verdicts.items() if v is None)
-            freeing = sorted(v.id for v in verdicts.values() if isinstance(v, Goes))
+            # In the page's order (the position of each id's last state): of two arrivals on
+            # one name, the first takes it and the other is held.
+            ready = [i for i, v in verdicts.items() if v is None]
+            freeing = [v.id for v in verdicts.values() if isinstance(v, Goes)]
             if ready:
                 self._tentatively(lives.pop(ready[0]), writers, check_names=True)
             elif freeing:  # a delete of the page frees a name another entry arrives on
