@@ -163,15 +163,24 @@ class MountAgainstDisk(RuleBasedStateMachine):
 
     @rule(file=INDEX, content=CONTENT)
     def editor_save(self, file: int, content: bytes) -> None:
-        """gedit: a temporary file written and renamed over the original."""
+        """gedit: a temporary file written and renamed over the original.
+
+        The original keeps its inode (and its server item) when the server has it: the mount
+        knew its id before the save (LocalOps.rename). One not uploaded yet is replaced as on
+        a disk, by the temporary file; which of the two a save meets depends on the upload's
+        timing in a real mount, so without an id before the save either inode is right.
+        """
         files = self._paths(folders=False)
         if not files:
             return self._check()
         path = files[file % len(files)]
+        uploaded = _server_id(self.mount.mountpoint / path[1:]) is not None
         temporary = f"{path.rpartition('/')[0]}/.goutputstream-Q1W2E3"
         self._both(_create, temporary, content)
         for root in (self.mount.mountpoint, self.disk):
             os.rename(root / temporary[1:], root / path[1:])
+        if not uploaded:
+            self.inodes.pop(path, None)
         self._check()
 
     @rule()
@@ -198,6 +207,16 @@ class MountAgainstDisk(RuleBasedStateMachine):
         gone = set(self.inodes) - set(self._paths())
         for path in gone:
             del self.inodes[path]
+
+
+def _server_id(path: Path) -> bytes | None:
+    """The server's id the mount knows for ``path`` (``user.onemount.id``), if any."""
+    try:
+        return os.getxattr(path, "user.onemount.id")
+    except OSError as exc:
+        if exc.errno != errno.ENODATA:
+            raise
+        return None
 
 
 def _create(path: Path, content: bytes) -> None:
