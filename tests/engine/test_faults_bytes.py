@@ -179,6 +179,11 @@ def test_a_sigkilled_engine_resumes_its_uploads_and_loses_nothing(tmp_path: Path
             if r.method == "POST" and r.path.endswith("createUploadSession")
         )
         assert all(n == 1 for n in sessions.values()), sessions  # resumed, not restarted
+        # Every file was new: a session by item id would be a finished file sent again whole.
+        again = [
+            r.path for r in log if r.method == "POST" and r.path.endswith("/createUploadSession")
+        ]
+        assert all(":/" in path for path in again), again
 
 
 def test_an_offline_period_with_edits_on_both_sides(tmp_path: Path) -> None:
