@@ -708,14 +708,11 @@ class World:
                 if isinstance(verdict, Held):
                     self.held[item_id] = lives.pop(item_id)
                     self.hold_reasons[item_id] = verdict.reason
-            # In the page's order (the position of each id's last state): of two arrivals on
-            # one name, the first takes it and the other is held.
-            ready = [i for i, v in verdicts.items() if v is None]
-            freeing = [v.id for v in verdicts.values() if isinstance(v, Goes)]
-            if ready:
-                self._tentatively(lives.pop(ready[0]), writers, check_names=True)
-            elif freeing:  # a delete of the page frees a name another entry arrives on
-                self._tentatively(gone.pop(freeing[0]), writers, check_names=True)
+            step = self._next_step({i: v for i, v in verdicts.items() if i in lives}, lives)
+            if step is not None:
+                item_id, is_live = step
+                applied = lives.pop(item_id) if is_live else gone.pop(item_id)
+                self._tentatively(applied, writers, check_names=True)
             elif trading := self._trading_names(verdicts):
                 for item_id in trading:
                     self._tentatively(lives.pop(item_id), writers, check_names=False)
@@ -766,6 +763,32 @@ class World:
         if occupant.remote_id in gone:
             return Goes(occupant.remote_id or "")
         return Held("name")
+
+    def _next_step(
+        self, pending: Mapping[str, Verdict], lives: Mapping[str, RemoteState]
+    ) -> tuple[str, bool] | None:
+        """The entry the store applies next, and whether it is a live one: the first pending
+        entry of the page (the position of each id's last state), after what it waits for (its
+        parent, the entry that moves the item holding its name, the delete that frees it), as
+        the store's walk goes. Of two arrivals on one name the first takes it."""
+        for start in pending:
+            path: list[str] = []
+            item_id = start
+            while item_id in pending and item_id not in path:
+                verdict = pending[item_id]
+                if verdict is None:
+                    return item_id, True
+                if isinstance(verdict, Goes):
+                    return verdict.id, False
+                path.append(item_id)
+                parent = lives[item_id].parent_id
+                if isinstance(verdict, Moves):
+                    item_id = self.items[verdict.ino].remote_id or ""
+                elif parent is not None and parent in pending:
+                    item_id = parent
+                else:
+                    break  # a folder moved under its own subtree waits for the rest of the page
+        return None
 
     def _trading_names(self, verdicts: Mapping[str, Verdict]) -> list[str]:
         """Entries that wait only for each other's names (a swap, a rotation)."""
