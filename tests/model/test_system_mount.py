@@ -140,9 +140,19 @@ class MountAgainstDisk(RuleBasedStateMachine):
             return self._check()
         source = items[item % len(items)]
         target = f"{self._folder(folder)}/{name}"
-        here = answer(
-            os.rename, self.mount.mountpoint / source[1:], self.mount.mountpoint / target[1:]
+        mount = self.mount.mountpoint
+        # A file the server does not have yet renamed over one it has takes the replaced
+        # file's place, inode and server item (LocalOps.rename, an editor's save); the upload
+        # may come first in a real mount, so such a rename may also move the inode as a disk.
+        replaced = self.inodes.get(target)
+        takeover = (
+            replaced is not None
+            and target != source
+            and (self.disk / source[1:]).is_file()
+            and (self.disk / target[1:]).is_file()
+            and _server_id(mount / source[1:]) is None
         )
+        here = answer(os.rename, mount / source[1:], mount / target[1:])
         there = answer(os.rename, self.disk / source[1:], self.disk / target[1:])
         assert here == there, f"rename {source} -> {target}: mount {here}, disk {there}"
         if here[0] == "ok" and source in self.inodes:
@@ -152,6 +162,8 @@ class MountAgainstDisk(RuleBasedStateMachine):
             for path in moved:
                 del self.inodes[path]
             self.inodes.update({target + p[len(source) :]: i for p, i in moved.items()})
+            if takeover and os.stat(mount / target[1:]).st_ino == replaced:
+                self.inodes[target] = replaced
         self._check()
 
     @rule(item=INDEX, folder=st.booleans())
@@ -174,13 +186,16 @@ class MountAgainstDisk(RuleBasedStateMachine):
         if not files:
             return self._check()
         path = files[file % len(files)]
-        uploaded = _server_id(self.mount.mountpoint / path[1:]) is not None
+        mount = self.mount.mountpoint
+        uploaded = _server_id(mount / path[1:]) is not None
         temporary = f"{path.rpartition('/')[0]}/.goutputstream-Q1W2E3"
         self._both(_create, temporary, content)
-        for root in (self.mount.mountpoint, self.disk):
+        fresh = os.stat(mount / temporary[1:]).st_ino
+        for root in (mount, self.disk):
             os.rename(root / temporary[1:], root / path[1:])
-        if not uploaded:
-            self.inodes.pop(path, None)
+        now = os.stat(mount / path[1:]).st_ino
+        if not uploaded and now == fresh:
+            self.inodes[path] = fresh
         self._check()
 
     @rule()
