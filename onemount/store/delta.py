@@ -112,12 +112,27 @@ def held_entries(conn: apsw.Connection) -> list[tuple[str, str, float, int]]:
     ]
 
 
-class _Blocked(Exception):
-    """The entry cannot be applied now; ``reason`` says why (it is held)."""
+_RELEASABLE = """
+WITH RECURSIVE tried(id) AS (
+    SELECT value FROM json_each(?1)
+    UNION ALL SELECT item_id FROM delta_held WHERE waits_on IS NULL
+    UNION SELECT held.item_id FROM delta_held AS held JOIN tried ON held.waits_on = tried.id
+)
+SELECT item_id, entry FROM delta_held WHERE waits_on IS NULL OR item_id IN (SELECT id FROM tried)
+"""
 
-    def __init__(self, reason: str) -> None:
+
+class _Blocked(Exception):
+    """The entry cannot be applied now; ``reason`` says why (it is held).
+
+    ``waits_on`` is the remote id of the parent it waits for, when that is the reason: only a
+    page bringing that id (or releasing an entry with it) tries the entry again.
+    """
+
+    def __init__(self, reason: str, waits_on: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.waits_on = waits_on
 
 
 class _Retry(Exception):
@@ -181,10 +196,16 @@ class _Page:
             self._visit(entry)
 
     def _load_held(self, superseding: dict[str, Entry]) -> list[Entry]:
-        """Entries held by earlier pages, but for ids this page brings anew."""
+        """Entries held by earlier pages that this page may release, but for ids it brings anew.
+
+        An entry waiting for its parent is tried again only when the page brings that parent,
+        or an entry waiting for it is tried again itself (a chain of folders listed after
+        their children); one held for another reason is tried with every page.
+        """
         conn = self.m.conn
         found: list[Entry] = []
-        for item_id, text in conn.execute("SELECT item_id, entry FROM delta_held").fetchall():
+        brought = json.dumps([e.id for e in superseding.values() if isinstance(e, RemoteState)])
+        for item_id, text in conn.execute(_RELEASABLE, (brought,)).fetchall():
             if item_id in superseding:
                 continue
             data = json.loads(str(text))
@@ -213,13 +234,13 @@ class _Page:
             else:
                 self._apply(entry)
         except _Blocked as blocked:
-            self._hold(entry, blocked.reason)
+            self._hold(entry, blocked.reason, blocked.waits_on)
         except _ENTRY_ERRORS as exc:
             if not self.careful:
                 raise _Retry from exc
             if isinstance(exc, InvalidPlacement) and self.m.peek(entry.id) is not None:
                 self.cycles.append(entry)  # a move: tried again once the rest of the page is in
-            self._hold(entry, f"{type(exc).__name__}: {exc}")
+            self._hold(entry, f"{type(exc).__name__}: {exc}", None)
         else:
             if entry.id in self.previously_held:
                 self.m.conn.execute("DELETE FROM delta_held WHERE item_id = ?", (entry.id,))
@@ -311,7 +332,7 @@ class _Page:
             return None
         ino = self.m.ino_of(entry.parent_id)
         if ino is None:
-            raise _Blocked(f"its parent {entry.parent_id} has not arrived")
+            raise _Blocked(f"its parent {entry.parent_id} has not arrived", entry.parent_id)
         return ino
 
     def _clear_the_way(self, entry: RemoteState, parent: int, row: Row | None) -> None:
@@ -343,14 +364,17 @@ class _Page:
         payload = RemoteDeleted(writers=row["ino"] in self.writers)
         self.report.fired.append(self.m.apply(entry.id, payload, None))
 
-    def _hold(self, entry: Entry, reason: str) -> None:
+    def _hold(self, entry: Entry, reason: str, waits_on: str | None) -> None:
         conn = self.m.conn
         first = entry.id not in self.previously_held
         conn.execute(
-            "INSERT INTO delta_held (item_id, entry, reason, since) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (item_id) DO UPDATE SET entry = excluded.entry,"
-            " reason = excluded.reason, attempts = attempts + 1",
-            (entry.id, json.dumps(asdict(entry)), reason, self.m.now()),
+            "INSERT INTO delta_held (item_id, entry, reason, since, waits_on)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (item_id) DO UPDATE SET entry = excluded.entry,"
+            " reason = excluded.reason, waits_on = excluded.waits_on, attempts = attempts + 1",
+            (entry.id, json.dumps(asdict(entry)), reason, self.m.now(), waits_on),
         )
         self.report.held.append(HeldEntry(entry.id, reason))
-        (log.warning if first else log.debug)("delta entry %s held: %s", entry.id, reason)
+        # A child listed before its folder is Graph's routine order (a first enumeration may
+        # hold thousands): only a hold for another reason deserves a warning.
+        routine = waits_on is not None or not first
+        (log.debug if routine else log.warning)("delta entry %s held: %s", entry.id, reason)

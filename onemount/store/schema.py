@@ -266,7 +266,22 @@ def _to_v3(conn: apsw.Connection) -> None:
 
 # Frozen: a released step is never edited (databases out there ran it); a change of the
 # schema is a new step, with a fixture of the previous version in tests/store/fixtures.
-MIGRATIONS: tuple[Callable[[apsw.Connection], None], ...] = (_to_v1, _to_v2, _to_v3)
+_V4 = """
+-- The remote id a held entry waits for (its parent's), NULL when it waits for something else (a
+-- name, a cycle): a page retries only the entries it can release, not every held one (with
+-- children listed before their folders, a first enumeration re-read every waiting entry with
+-- every page, quadratic in the drive).
+ALTER TABLE delta_held ADD COLUMN waits_on TEXT;
+CREATE INDEX delta_held_waits_on ON delta_held(waits_on) WHERE waits_on IS NOT NULL;
+"""
+
+
+def _to_v4(conn: apsw.Connection) -> None:
+    """Held delta entries say which parent they wait for."""
+    conn.execute(_V4)
+
+
+MIGRATIONS: tuple[Callable[[apsw.Connection], None], ...] = (_to_v1, _to_v2, _to_v3, _to_v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -14,13 +14,15 @@ import apsw
 import pytest
 
 from onemount.store import SCHEMA_VERSION, SchemaError, StateManager, open_reader
+from onemount.store import queries as q
+from onemount.store.delta import held_entries, ingest
 from onemount.store.events import HydrateRequested, RemoteDeleted
 from onemount.store.item_bindings import _UNSENT_DESCENDANT
 from onemount.store.manager import _SUBTREE
 from onemount.store.outbox import ready_jobs
 from onemount.store.schema import expected_objects, schema_objects, version
 from onemount.store.stats import DEPTH_SQL, FILES_PER_DIRECTORY_SQL
-from tests.store.builders import appeared, created
+from tests.store.builders import appeared, created, remote
 from tests.store.conftest import fresh_manager
 
 ONEMOUNT = [sys.executable, "-m", "onemount"]
@@ -49,11 +51,11 @@ def _fixture(version_number: int) -> Callable[[Path], None]:
     return load
 
 
-_version_1, _version_2 = _fixture(1), _fixture(2)
+_version_1, _version_2, _version_3 = _fixture(1), _fixture(2), _fixture(3)
 
 # A database as each earlier version left it. A new schema version adds the fixture of the
 # version before it here; test_every_earlier_version_has_a_fixture fails until it does.
-EARLIER_VERSIONS = {0: _version_0, 1: _version_1, 2: _version_2}
+EARLIER_VERSIONS = {0: _version_0, 1: _version_1, 2: _version_2, 3: _version_3}
 # What an upgrade deliberately changes: version 3 re-queues or sweeps jobs left in a final
 # state (a finished job now leaves the outbox in the transaction that records its outcome).
 _SWEPT = "job_state IN ('COMPLETED', 'CONFLICTED', 'FAILED', 'CANCELLED')"
@@ -145,6 +147,30 @@ def test_an_upgraded_version_2_database_requeues_the_job_a_crash_lost(db_path: P
         "SELECT name, remote_name, remote_parent_ino FROM items WHERE name = 'renamed.md'"
     ).fetchone()
     assert row == ("renamed.md", "renamed.md", 1)  # v2 kept no server name: taken as the row's
+    manager.close()
+    assert run("store", "validate", "--db", str(db_path)).returncode == 0
+
+
+def test_an_upgraded_version_3_database_releases_its_held_entries(db_path: Path) -> None:
+    _version_3(db_path)
+    manager = StateManager.open(db_path)
+    # Version 3 kept no parent with a held entry: it is tried with the next page, then waits
+    # for its parent; the upload session recorded for its snapshot is kept.
+    ingest(manager, [remote("other", "other.txt")], cursor="c-2", writers=set())
+    assert manager.conn.execute(
+        "SELECT item_id, waits_on FROM delta_held ORDER BY item_id"
+    ).fetchall() == [("kid", "orphan-folder"), ("orphan", "later-folder")]
+    assert manager.conn.execute("SELECT session_url FROM intents").fetchall() == [
+        ("https://up/session",)
+    ]
+    folders = [
+        remote("later-folder", "Later", kind="folder"),
+        remote("orphan-folder", "Orphans", "later-folder", kind="folder"),
+    ]
+    ingest(manager, folders, cursor="c-3", writers=set())
+    assert held_entries(manager.conn) == []
+    assert q.resolve_path(manager.conn, "/Later/Orphans/kid.txt") is not None
+    assert q.resolve_path(manager.conn, "/Later/orphan.txt") is not None
     manager.close()
     assert run("store", "validate", "--db", str(db_path)).returncode == 0
 
