@@ -421,8 +421,13 @@ class System:
                 doing = f"round {rounds}: draining the outbox"
                 await _drain(engine)
                 if _waiting_jobs(engine):
-                    doing = f"round {rounds}: waiting for a job to retry"
-                    await engine.outbox.job_ended()  # a retry comes due: wait for it to run
+                    # A mount's polling syncs while a job waits: the retry may need that news
+                    # (a move into a folder deleted there succeeds once the folder is back).
+                    doing = f"round {rounds}: a delta sync while a job waits to retry"
+                    await engine.delta.sync()
+                    if _waiting_jobs(engine):  # the sync may have ended it
+                        doing = f"round {rounds}: waiting for a job to retry"
+                        await engine.outbox.job_ended()  # a retry comes due: wait for it
                     continue
                 doing = f"round {rounds}: waiting for downloads"
                 await engine.hydrator.idle()
