@@ -167,13 +167,18 @@ def changed_during_upload(ctx: GuardContext) -> bool:
 
 # The walk carries has_local_changes and stops at the first hit: it reads the subtree through
 # items_parent, never a scan of the whole table.
+# Below the folder: an item with unsent changes, or one the server has outside the folder (moved
+# in here, its move not sent yet): the server's delete of the folder took neither.
 _UNSENT_DESCENDANT = """
-WITH RECURSIVE sub(ino, unsent) AS (
-    SELECT ino, has_local_changes FROM items WHERE parent_ino = ?
-    UNION ALL SELECT items.ino, items.has_local_changes
-    FROM items JOIN sub ON items.parent_ino = sub.ino
+WITH RECURSIVE sub(ino) AS (
+    SELECT ino FROM items WHERE parent_ino = ?1
+    UNION ALL SELECT items.ino FROM items JOIN sub ON items.parent_ino = sub.ino
 )
-SELECT 1 FROM sub WHERE unsent LIMIT 1
+SELECT 1 FROM sub CROSS JOIN items ON items.ino = sub.ino  -- (sub outermost: no table scan)
+WHERE items.has_local_changes
+    OR (items.remote_parent_ino IS NOT NULL AND items.remote_parent_ino <> ?1
+        AND items.remote_parent_ino NOT IN (SELECT ino FROM sub))
+LIMIT 1
 """
 
 

@@ -244,8 +244,18 @@ class _Guards(Mapping[str, bool]):
         return bool(self.payload.snapshot_seq != self.item.seq)  # type: ignore[attr-defined]
 
     def has_unsent_descendants(self) -> bool:
+        """Below the folder: unsent changes, or an item the server has outside it (moved in)."""
         assert self.item is not None
-        return any(self.world.items[d].changes for d in self.world.descendants(self.item.ino))
+        below = self.world.descendants(self.item.ino)
+        inside = {self.item.ino, *below}
+        return any(
+            self.world.items[d].changes
+            or (
+                self.world.items[d].remote_parent is not None
+                and self.world.items[d].remote_parent not in inside
+            )
+            for d in below
+        )
 
     def has_kept_remote_version(self) -> bool:
         return self.item is not None and self.item.kept is not None

@@ -187,3 +187,33 @@ def test_folders_merge_all_the_way_down(manager: StateManager) -> None:
     assert row is not None and (row["remote_id"], row["state"]) == ("S", "HYDRATED")
     assert q.resolve_path(manager.conn, "/A/draft/sub/y.txt") is not None
     assert held_entries(manager.conn) == []
+
+
+def test_a_folder_deleted_there_comes_back_for_an_item_moved_into_it(
+    manager: StateManager,
+) -> None:
+    """Found by the system model's long tier (tests/model/regressions/test_found.py): the move
+    into the folder is not sent when the folder's delete arrives; the server still has the
+    moved item (and what it holds) where it was, so the folder must come back to hold it."""
+    ingest(
+        manager,
+        [
+            remote("F", "B", kind="folder"),
+            remote("X", "x", kind="folder"),
+            remote("c", "c.txt", "X"),
+        ],
+        cursor="1",
+        writers=set(),
+    )
+    folder = q.resolve_path(manager.conn, "/B")
+    moved = q.resolve_path(manager.conn, "/x")
+    assert folder is not None and moved is not None
+    manager.fire(moved, LocalRenamed(parent=folder, name="x"))
+    ingest(manager, [RemoteDeletion(id="F")], cursor="2", writers=set())
+    back = q.get(manager.conn, folder)
+    assert back is not None and (back["state"], back["remote_id"]) == ("DIRTY_LOCAL", None)
+    assert q.resolve_path(manager.conn, "/B/x/c.txt") is not None
+    kinds = manager.conn.execute(
+        "SELECT ino, kind FROM intents WHERE ino IN (?, ?) ORDER BY ino", (folder, moved)
+    ).fetchall()
+    assert kinds == [(folder, "mkdir"), (moved, "move")]

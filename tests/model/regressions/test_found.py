@@ -115,13 +115,6 @@ def test_a_folder_merged_with_one_made_there_keeps_the_name_it_has_there() -> No
         state.make_folder(name="B.TXT", parent=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=Mismatch,
-    reason="store: a folder deleted there is purged with an item moved into it here whose move"
-    " is not sent yet (has_unsent_descendants counts unsent content, not a pending move), so"
-    " the moved folder and its subtree vanish here while the server keeps them where they were",
-)
 def test_a_folder_deleted_there_comes_back_for_an_item_moved_into_it() -> None:
     """The long tier's run of 2026-12-01 (seed 20250102, 224 examples, 10,251 steps, 52 min)
     failed here, first as a sync that never settled (NotConverging: a move WAITING_RETRY,
@@ -138,7 +131,9 @@ def test_a_folder_deleted_there_comes_back_for_an_item_moved_into_it() -> None:
     ("purged with folder inode 17"), although x.md is only there because of our move, which
     the server never got. The model (docs/spec.md: a folder deleted there comes back for an
     item moved into it) expects B.TXT created again holding x.md; here x.md is gone while the
-    server keeps it, as "a", where it was."""
+    server keeps it, as "a", where it was. Fixed in the store: ``has_unsent_descendants``
+    also counts an item below the folder that the server has outside it (moved in, the move
+    not sent), so the folder comes back (mkdir) and the move follows it."""
     with machine() as state:
         state.start(mode="personal", page=1, shuffle=True, order=572, repeat=True)
         state.truncate(file=26, size=0)
