@@ -675,6 +675,13 @@ class OutboxWorker:
             if job.kind == "mkdir"
             else occupant.is_file and taken is not None and occupant.quick_xor_hash == taken.hash
         )
+        if ours and job.kind == "mkdir":
+            # A folder of that name (in any case) is there: ours is one with it, under the
+            # name and placement the server has (the spec's name_collided -> matches_arrival ->
+            # adopt_remote_identity, which also ends this mkdir). Recording it as our create's
+            # reply would make its other case a placement change and rename their folder.
+            await self._ingest([remote_state(occupant)])
+            return
         if ours:
             if taken is not None:
                 await self._uploaded(flight, occupant)

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 
 import pytest
 
-from models.local import Mismatch
 from tests.fs.conftest import fuse_available
 from tests.model.system_machine import SystemMachine
 from tests.model.test_system_mount import MountAgainstDisk
@@ -89,14 +88,6 @@ def test_a_throttle_ends_with_a_catch_up_delta() -> None:
         state.read(file=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=Mismatch,
-    reason="runtime: a folder made here that meets a folder of the same name but another case"
-    " there (409 on the mkdir) merges with it through upload_succeeded, whose reply placement"
-    " differs from the row's, so a move renames the other device's folder to our case"
-    " (OutboxWorker._name_taken; the spec's adopt_remote_identity takes the server's placement)",
-)
 def test_a_folder_merged_with_one_made_there_keeps_the_name_it_has_there() -> None:
     """Found by the control run of the mutation test's long tier (the whole machine, seed
     2025, 30 steps, no switch on: example 66 fails the same way; so do the etag_invalidation
@@ -108,7 +99,8 @@ def test_a_folder_merged_with_one_made_there_keeps_the_name_it_has_there() -> No
     recorded as our create succeeding with the occupant as the reply; its name (b.txt) is not
     the row's (B.TXT), placement_changed_since_sent holds, and a move PATCHes the other
     device's folder to B.TXT. The model (and the spec: adopt_remote_identity, "the row takes its
-    id ... and placement") keeps b.txt and shows it here."""
+    id ... and placement") keeps b.txt and shows it here. Fixed in OutboxWorker._name_taken: a
+    mkdir meeting a folder ingests it as an arrival, so the spec's name_collided adopts it."""
     with machine() as state:
         state.start(order=0, page=1, mode="personal", shuffle=False, repeat=False)
         state.remote_create(content=b"", folder=True, name="b.txt", parent=0)
