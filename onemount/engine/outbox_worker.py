@@ -234,8 +234,11 @@ class OutboxWorker:
     async def drain(self) -> None:
         """Return when nothing is ready or in flight (the idle delay no longer applies)."""
         self._draining += 1
-        self.wake()
         try:
+            # Conflicts the policy resolves now (their writers closed) become uploads to wait
+            # for: settled here, not left to the loop, which may still be gathering a burst.
+            await self._engine.conflicts.settle()
+            self.wake()
             while True:
                 settled = self._settled
                 if self._is_settled():
