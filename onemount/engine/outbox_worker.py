@@ -672,25 +672,17 @@ class OutboxWorker:
         occupant = await self._occupant(parent_id, name)
         if occupant is None:
             raise _Retry(f"{name!r} is taken but its occupant could not be read")
-        taken = flight.snapshot
-        ours = (
-            occupant.is_folder
-            if job.kind == "mkdir"
-            else occupant.is_file and taken is not None and occupant.quick_xor_hash == taken.hash
-        )
-        if ours and job.kind == "mkdir":
+        if job.kind == "mkdir" and occupant.is_folder:
             # A folder of that name (in any case) is there: ours is one with it, under the
             # name and placement the server has (the spec's name_collided -> matches_arrival ->
             # adopt_remote_identity, which also ends this mkdir). Recording it as our create's
             # reply would make its other case a placement change and rename their folder.
             await self._ingest([remote_state(occupant)])
             return
-        if ours:
-            if taken is not None:
-                await self._uploaded(flight, occupant)
-            else:
-                payload = UploadSucceeded(remote=remote_state(occupant), snapshot_seq=flight.seq)
-                await self._finish(flight, JobReport("succeeded"), payload, reply=occupant)
+        taken = flight.snapshot
+        ours = taken is not None and occupant.is_file and occupant.quick_xor_hash == taken.hash
+        if job.kind != "mkdir" and ours:  # our own upload, its reply lost
+            await self._uploaded(flight, occupant)
             return
         await self._finish(flight, JobReport("conflicted"), UploadConflicted(remote=None))
         await self._ingest([remote_state(occupant)])  # ours moves aside; sent again later
