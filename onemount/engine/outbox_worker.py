@@ -76,7 +76,7 @@ from onemount.graph import (
 from onemount.graph.core import Request
 from onemount.graph.errors import ErrorInfo
 from onemount.graph.items import parse_item
-from onemount.graph.paths import child_path, item_path
+from onemount.graph.paths import child_path
 from onemount.statemachine import InvalidTransition
 from onemount.store import Fired, JobGone, JobReport, Snapshot, StateManager
 from onemount.store import queries as q
@@ -615,12 +615,8 @@ class OutboxWorker:
         if stamped is not None and abs(stamped.timestamp() - wanted) < _MTIME_PRECISION:
             return reply
         times = FileTimes(modified=datetime.fromtimestamp(wanted, UTC))
-        url = item_path(self._client().config.drive, reply.id)
-        body = {"fileSystemInfo": times.as_json()}
-        headers = {} if reply.etag is None else {"If-Match": reply.etag}
-        request = Request("PATCH", url, headers=headers, json=body)
         try:
-            return parse_item(await self._client().core.call_json(lambda: request))
+            return await self._client().set_times(reply.id, times, if_match=reply.etag)
         except (Offline, AuthRequired, Throttled, ServerError):
             raise
         except GraphError as exc:

@@ -201,6 +201,14 @@ class GraphClient:
         request = Request("PATCH", self._item_path(item_id), headers=_if_match(if_match), json=body)
         return parse_item(await self.core.call_json(lambda: request))
 
+    async def set_times(
+        self, item_id: str, times: FileTimes, *, if_match: str | None = None
+    ) -> DriveItem:
+        """Set the item's ``fileSystemInfo`` times (a simple PUT cannot carry them)."""
+        body = {"fileSystemInfo": times.as_json()}
+        request = Request("PATCH", self._item_path(item_id), headers=_if_match(if_match), json=body)
+        return parse_item(await self.core.call_json(lambda: request))
+
     async def delete(self, item_id: str, *, if_match: str | None = None) -> None:
         """Delete (to the recycle bin); with ``if_match``, only that version of the item."""
         request = Request("DELETE", self._item_path(item_id), headers=_if_match(if_match))
