@@ -53,6 +53,7 @@ from onemount.store.events import (
     LocalModified,
     LocalOverwritten,
     LocalRenamed,
+    LocalTimesChanged,
     WritersClosed,
 )
 from onemount.store.item_bindings import Row
@@ -406,12 +407,26 @@ class LocalOps:
         self._mark(ino)
 
     async def set_times(self, ino: int, *, mtime: float | None) -> None:
-        """Set the mtime. A file's upload sends it (one that has begun reads it when its bytes
-        are there); a file with nothing to upload keeps it on this machine only."""
+        """Set the mtime, here and on the server (spec: local_times_changed).
+
+        An item the server has gets a move that carries the time (a PATCH of its
+        ``fileSystemInfo``); a create, or an upload in flight, carries it itself. Until the
+        server has it, a delta echo leaves the row's time alone, so ``rsync -a`` finds the
+        times it set when it runs again. The same time again changes nothing.
+        """
         self._writable()
+        if mtime is None:
+            return
+        engine = self._engine
         await self._flush(ino)  # a write's mtime noted later must not undo this one
-        await self._engine.store.write_inline(lambda m: m.set_attrs(ino, mtime=mtime))
+        row = self._row(ino)
+        if row["mtime"] is not None and float(row["mtime"]) == mtime:
+            return
+        fired = await engine.store.write_inline(
+            lambda m: m.fire(ino, LocalTimesChanged(mtime=mtime))
+        )
         self._mark(ino)  # a change like a write: an upload waiting for quiet waits again
+        report(engine.sink, [fired])
 
     async def set_pinned(self, ino: int, pinned: bool) -> None:
         """Keep ``ino`` (a folder: everything below it, and what arrives later) on this machine."""

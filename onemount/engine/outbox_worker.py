@@ -77,6 +77,7 @@ from onemount.graph.core import Request
 from onemount.graph.errors import ErrorInfo
 from onemount.graph.items import parse_item
 from onemount.graph.paths import child_path
+from onemount.graph.upload import NO_TIMES
 from onemount.statemachine import InvalidTransition
 from onemount.store import Fired, JobGone, JobReport, Snapshot, StateManager
 from onemount.store import queries as q
@@ -93,6 +94,7 @@ from onemount.store.events import (
     UploadFailed,
     UploadSucceeded,
 )
+from onemount.store.item_bindings import holds_mtime
 from onemount.store.names import name_key
 from onemount.store.outbox import Job, ready_jobs, temporary_name
 from onemount.store.upload_bindings import MAX_ATTEMPTS
@@ -111,9 +113,6 @@ _GATHER = 0.05
 #: The wait between attempts once the job machine's counted retries are spent.
 _PATIENCE = Backoff(base=30.0, cap=600.0)
 _BATCH = 200
-#: Seconds two mtimes may differ and still be the same (rclone counts OneDrive's times as
-#: precise to the second; a session's time is not sent again for its fraction).
-_MTIME_PRECISION = 1.0
 #: Snapshots of files up to this size are taken on the trio thread (a copy of 64 KiB takes
 #: microseconds; the hop to a worker thread and back takes longer).
 _INLINE_SNAPSHOT = 64 * 1024
@@ -547,7 +546,7 @@ class OutboxWorker:
             target = NewItem(parent, str(row["name"]))
         else:
             target = Replace(str(row["remote_id"]), if_match=str(row["etag"] or row["ctag"]))
-        times = FileTimes(modified=datetime.fromtimestamp(float(row["mtime"] or 0), UTC))
+        times = file_times(row["mtime"]) or NO_TIMES
         record = None
         if resume is not None:
             record = SessionRecord(
@@ -590,12 +589,18 @@ class OutboxWorker:
         if reply.quick_xor_hash is not None and reply.quick_xor_hash != taken.hash:
             raise _Retry(f"the server holds {reply.quick_xor_hash}, we sent {taken.hash}")
         self._ours.setdefault(reply.id, set()).add(taken.hash)
-        reply = await self._keep_mtime(flight.job.ino, reply)
-        payload = UploadSucceeded(remote=remote_state(reply), snapshot_seq=flight.seq)
+        await self._created(flight, reply)
+
+    async def _created(self, flight: _Flight, reply: DriveItem) -> None:
+        """An upload's or mkdir's reply: the row's mtime given to the server too, then done."""
+        reply, sent_mtime = await self._keep_mtime(flight.job.ino, reply)
+        payload = UploadSucceeded(
+            remote=remote_state(reply), snapshot_seq=flight.seq, sent_mtime=sent_mtime
+        )
         await self._finish(flight, JobReport("succeeded"), payload, reply=reply)
 
-    async def _keep_mtime(self, ino: int, reply: DriveItem) -> DriveItem:
-        """The uploaded item, with the file's mtime on the server too (one PATCH if needed).
+    async def _keep_mtime(self, ino: int, reply: DriveItem) -> tuple[DriveItem, float | None]:
+        """The created item, with the row's mtime on the server too (one PATCH if needed).
 
         A simple PUT cannot carry ``fileSystemInfo``, so the server stamps the version with the
         time of the upload; its delta echo would then give the file that time here as well, and
@@ -605,23 +610,30 @@ class OutboxWorker:
         A transient failure of the PATCH retries the job, which comes back here: its next
         attempt finds our bytes there (409, 412) or, once the echo gave the row the new eTag,
         sends them again (a file small enough for one PUT). A refusal, or an item changed or
-        gone meanwhile (its news arrives by delta), keeps the upload's answer.
+        gone meanwhile (its news arrives by delta), keeps the upload's answer. A folder's mkdir
+        comes here too: ``rsync`` and ``cp -a`` set a folder's time after filling it.
+
+        Returns the reply and the mtime it now carries for the row (None: none was sent), which
+        the spec compares with the row's (attributes_changed_since_sent): a ``utime`` after
+        this read queues a move that carries it.
         """
         row = q.get(self._engine.store.reader, ino)
         if row is None or row["mtime"] is None or row["state"] == "DELETED_LOCAL":
-            return reply
+            return reply, None
         wanted = float(row["mtime"])
         stamped = reply.fs_modified or reply.modified
-        if stamped is not None and abs(stamped.timestamp() - wanted) < _MTIME_PRECISION:
-            return reply
-        times = FileTimes(modified=datetime.fromtimestamp(wanted, UTC))
+        if stamped is not None and holds_mtime(stamped.timestamp(), wanted):
+            return reply, wanted
+        times = file_times(wanted)
+        if times is None:
+            return reply, None
         try:
-            return await self._client().set_times(reply.id, times, if_match=reply.etag)
+            return await self._client().set_times(reply.id, times, if_match=reply.etag), wanted
         except (Offline, AuthRequired, Throttled, ServerError):
             raise
         except GraphError as exc:
             log.warning("outbox: the mtime of %s stays the server's: %s", reply.name, exc)
-            return reply
+            return reply, None
 
     async def _snapshot(self, flight: _Flight) -> tuple[str, int | None] | None:
         """Take (or find again, for a resume) the job's snapshot and start the job with it.
@@ -720,8 +732,7 @@ class OutboxWorker:
         except NotFound:
             self._engine.delta.wake()
             raise _Retry("the parent folder is not on the server") from None
-        payload = UploadSucceeded(remote=remote_state(reply), snapshot_seq=flight.seq)
-        await self._finish(flight, JobReport("succeeded"), payload, reply=reply)
+        await self._created(flight, reply)
 
     async def _move(self, flight: _Flight) -> None:
         client = self._client()
@@ -731,8 +742,12 @@ class OutboxWorker:
         parent = self._parent_remote_id(row)
         name = temporary_name(job) if job.via_temporary_name else str(row["name"])
         remote_id = str(row["remote_id"])
+        times = file_times(row["mtime"])
+        sent_mtime = None if times is None else float(row["mtime"])
         try:
-            reply = await client.move(remote_id, name=name, parent_id=parent, if_match=row["etag"])
+            reply = await client.move(
+                remote_id, name=name, parent_id=parent, times=times, if_match=row["etag"]
+            )
         except PreconditionFailed:
             await self._refresh(remote_id)
             await self._finish(flight, JobReport("session_lost"), None)
@@ -749,11 +764,10 @@ class OutboxWorker:
         engine = self._engine
 
         def finish(m: StateManager) -> tuple[str, Fired | None]:
-            # Moved again while this one was out (or this was a swap's temporary step): the
-            # spec queues the move again (placement_changed_since_sent) for the row's placement.
-            return m.finish_job(
-                job.id, JobReport("succeeded"), MoveSucceeded(remote=remote_state(reply))
-            )
+            # Moved or touched again while this one was out (or this was a swap's temporary
+            # step): the spec queues the move again (attributes_changed_since_sent).
+            moved = MoveSucceeded(remote=remote_state(reply), sent_mtime=sent_mtime)
+            return m.finish_job(job.id, JobReport("succeeded"), moved)
 
         try:
             _, fired = await self.store_write(finish)
@@ -826,6 +840,17 @@ class OutboxWorker:
             await self._ingest([RemoteDeletion(id=remote_id)])
             return
         await self._ingest([remote_state(current)])
+
+
+def file_times(mtime: float | None) -> FileTimes | None:
+    """The ``fileSystemInfo`` for a row's mtime; None when there is none or Graph cannot
+    write it (``touch -d`` takes years past 9999, which no ISO 8601 time holds)."""
+    if mtime is None:
+        return None
+    try:
+        return FileTimes(modified=datetime.fromtimestamp(float(mtime), UTC))
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def remote_state(item: DriveItem) -> RemoteState:

@@ -188,9 +188,13 @@ class GraphClient:
         *,
         name: str | None = None,
         parent_id: str | None = None,
+        times: FileTimes | None = None,
         if_match: str | None = None,
     ) -> DriveItem:
-        """Rename and/or move; a name taken at the destination is a :class:`NameConflict`."""
+        """Rename and/or move (and set ``fileSystemInfo`` times in the same PATCH).
+
+        A name taken at the destination is a :class:`NameConflict`.
+        """
         body: dict[str, object] = {}
         if name is not None:
             body["name"] = safe_name(name)
@@ -198,6 +202,8 @@ class GraphClient:
             body["parentReference"] = {"id": parent_id}
         if not body:
             raise ValueError("move needs a new name or a new parent")
+        if times is not None and times.as_json():
+            body["fileSystemInfo"] = times.as_json()
         request = Request("PATCH", self._item_path(item_id), headers=_if_match(if_match), json=body)
         return parse_item(await self.core.call_json(lambda: request))
 

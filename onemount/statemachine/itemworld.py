@@ -6,7 +6,8 @@ module keeps the facts the spec cannot see and says, step by step, what happened
 * **content versions**: what the server holds, what the row records as the server's (the
   remote hash), the version kept beside ours in a conflict, the bytes in the cache (what the
   user reads), what an upload job is sending (its snapshot) and what a download is fetching;
-* **placements**: where the user sees the item (name and parent), what the row holds, where the
+* **placements**: where the user sees the item (name, parent and the mtime the user set, the
+  attributes a rename or a utime changes and a move carries), what the row holds, where the
   server has it, and what an in-flight create or move carries;
 * **handles**: open for reading, open for writing; **acknowledgements** the server made that the
   row has not heard of yet (an upload or a move applied, our own create echoed by delta); another
@@ -15,7 +16,7 @@ module keeps the facts the spec cannot see and says, step by step, what happened
 Versions are small integers, renumbered in order of appearance after every step (a canonical
 form), so equal situations are one node and the exploration reaches a fixpoint. The guards that
 describe the world (``content_changed``, ``is_upload_echo``, ``hydration_current``,
-``matches_arrival``, ``changed_during_upload``, ``placement_changed_since_sent``) are *derived*
+``matches_arrival``, ``changed_during_upload``, ``attributes_changed_since_sent``) are *derived*
 from these facts, never drawn freely: the runtime computes them from hashes and names, and the
 spec must be right for every situation the world can produce. Each effect's meaning for the
 facts is :data:`EFFECTS` below; an effect the world does not model is a check failure.
@@ -87,7 +88,7 @@ class World:
     snapshot: int | None = None  # what the upload (or mkdir) job in flight sends
     upload_acked: bool = False  # the server applied it; the reply is not processed yet
     fetch: int | None = None  # what the download in flight fetches
-    # placements (name and parent as one value)
+    # placements (name, parent and user-set mtime as one value)
     name: int = 0  # where the user sees the item
     name_is_local: bool = False  # the user (or a move aside) chose it; the server lacks it
     row_name: int = 0  # what the row holds
@@ -157,7 +158,7 @@ def guard_values(node: Node) -> dict[str, bool]:
         "matches_arrival": w.arrival == "ours" and "exists_remotely" not in f,
         "remote_matches_local": file and w.local is not None and w.server == w.local,
         "changed_during_upload": file and w.snapshot is not None and w.local != w.snapshot,
-        "placement_changed_since_sent": w.sent_name is not None and w.row_name != w.sent_name,
+        "attributes_changed_since_sent": w.sent_name is not None and w.row_name != w.sent_name,
         "has_unsent_descendants": False,
     }
 
@@ -395,6 +396,7 @@ EFFECTS: Mapping[str, Callable[[_Facts], None]] = {
     "cancel_upload": _cancel_upload,
     "cancel_delete": _no_world_effect,
     "take_local_placement": _take_local_placement,
+    "take_local_times": _take_local_placement,  # the times are part of the placement value
     "move_aside": _move_aside,
     "record_server_placement": _record_server_placement,
     "complete_move": _complete_move,
@@ -576,7 +578,7 @@ def _event_facts(node: Node, event: str, v: Mapping[str, bool]) -> _Facts:
     elif event in {"local_modified", "local_overwritten"} and not w.is_directory:
         x["local"] = x.fresh(_CONTENT_SLOTS)
         x["unsent"] = True
-    elif event == "local_renamed":
+    elif event in {"local_renamed", "local_times_changed"}:
         x["name"] = x.fresh(_PLACEMENT_SLOTS)
         x["name_is_local"] = True
     elif event == "local_deleted":

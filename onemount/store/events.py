@@ -143,17 +143,31 @@ class LocalRenamed(Payload):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LocalTimesChanged(Payload):
+    """utime() through the mount: the mtime the user set (seconds since the epoch)."""
+
+    EVENT: ClassVar[str] = "local_times_changed"
+    mtime: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LocalDeleted(Payload):
     EVENT: ClassVar[str] = "local_deleted"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UploadSucceeded(Payload):
-    """The server's reply item, and the ``local_change_seq`` of the snapshot that was sent."""
+    """The server's reply item, and the ``local_change_seq`` of the snapshot that was sent.
+
+    ``sent_mtime`` is the row's mtime the upload (or mkdir) gave the server, read when it was
+    sent: a create's reply is compared with it (attributes_changed_since_sent), not with the
+    server's stamp, which may keep fewer digits. ``None``: the job set no time.
+    """
 
     EVENT: ClassVar[str] = "upload_succeeded"
     remote: RemoteState
     snapshot_seq: int
+    sent_mtime: float | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -234,10 +248,11 @@ class NameCollided(Payload):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MoveSucceeded(Payload):
-    """The server's reply to our PATCH: the name and parent it now holds."""
+    """The server's reply to our PATCH: the name and parent it now holds; the mtime we sent."""
 
     EVENT: ClassVar[str] = "move_succeeded"
     remote: RemoteState
+    sent_mtime: float | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -259,6 +274,7 @@ PAYLOADS: Mapping[str, type[Payload]] = MappingProxyType(
             LocalModified,
             LocalOverwritten,
             LocalRenamed,
+            LocalTimesChanged,
             LocalDeleted,
             UploadSucceeded,
             UploadFailed,

@@ -14,6 +14,7 @@ it cannot be fired where the spec asks for it (``AttributeError``), rather than 
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -28,6 +29,7 @@ from onemount.store.events import (
     LocalCreated,
     LocalModified,
     LocalOverwritten,
+    LocalTimesChanged,
     MoveSucceeded,
     NameCollided,
     Payload,
@@ -241,17 +243,21 @@ def remote_matches_local(ctx: GuardContext) -> bool:
     return remote.hash is not None and remote.hash == row["cached_hash"]
 
 
-def placement_changed_since_sent(ctx: GuardContext) -> bool:
-    """The create or move the server confirmed carried another name or parent than the row's.
+def attributes_changed_since_sent(ctx: GuardContext) -> bool:
+    """The create or move the server confirmed carried another name, parent or mtime.
 
     Only a create (an upload or mkdir of an item without a remote id) carries a placement; an
-    upload by id does not, so its reply's name says nothing about what we sent.
+    upload by id does not, so its reply's name says nothing about what we sent (and a utime
+    of an item the server has queued a move of its own). The mtime is compared with the one
+    the job sent, never with the server's stamp of it, which may keep only whole seconds.
     """
     row, payload = ctx.row, ctx.payload
     assert row is not None
     if isinstance(payload, UploadSucceeded) and row["remote_id"] is not None:
         return False
     assert isinstance(payload, UploadSucceeded | MoveSucceeded)
+    if payload.sent_mtime is not None and payload.sent_mtime != row["mtime"]:
+        return True
     return bool(payload.remote.name != row["name"] or ctx.remote_parent_ino != row["parent_ino"])
 
 
@@ -271,7 +277,7 @@ GUARDS: Mapping[str, Callable[[GuardContext], bool]] = {
     "hydration_current": hydration_current,
     "matches_arrival": matches_arrival,
     "remote_matches_local": remote_matches_local,
-    "placement_changed_since_sent": placement_changed_since_sent,
+    "attributes_changed_since_sent": attributes_changed_since_sent,
 }
 
 
@@ -315,16 +321,38 @@ def _placement_is_local(ctx: EffectContext) -> bool:
 
 def _take_server_metadata(ctx: EffectContext, remote: RemoteState, *, placement: bool) -> None:
     row = ctx.row
+    new_content = row["kind"] == "file" and (
+        remote.ctag != row["ctag"] or remote.hash != row["remote_hash"]
+    )
     row["etag"], row["ctag"], row["remote_hash"] = remote.etag, remote.ctag, remote.hash
     if not row["has_local_changes"]:
         # size and mtime are what getattr shows; while local changes are pending they describe
         # the local bytes, and a delta snapshot must not clobber them (reference §9 L1).
         row["size"] = remote.size
-        if remote.mtime is not None:
-            row["mtime"] = remote.mtime
+        if remote.mtime is not None and (new_content or not _placement_is_local(ctx)):
+            # A utime's move carries the user's mtime: until the server has it, the row's
+            # stays (new content brings its own time, which wins).
+            row["mtime"] = _server_mtime(remote.mtime, row["mtime"])
     _record_server_placement_of(ctx, remote)
     if placement and not _placement_is_local(ctx):
         _set_placement(ctx, row["remote_name"], ctx.guards.remote_parent_ino)
+
+
+def holds_mtime(server: float, ours: float) -> bool:
+    """The server's mtime is ours, as precisely as it keeps times.
+
+    Graph's times carry microseconds at most, and OneDrive may keep whole seconds only: the
+    echo of ``touch -d 12:00:00.5`` can come back as ``12:00:00``. Anything else is another
+    time, even a fraction of a second away (``rsync`` compares whole seconds: 06.97 and 07.07
+    differ for it).
+    """
+    return abs(server - ours) < 1e-6 or (server == int(server) and server == math.floor(ours))
+
+
+def _server_mtime(server: float, ours: float | None) -> float:
+    """The server's mtime, or ours when the server holds it (taking the server's digits
+    would change the file's time under ``rsync`` and ``make`` for nothing)."""
+    return ours if ours is not None and holds_mtime(server, ours) else server
 
 
 def mark_remote(ctx: EffectContext) -> None:
@@ -391,6 +419,12 @@ def take_local_placement(ctx: EffectContext) -> None:
     payload = ctx.payload
     assert hasattr(payload, "name") and hasattr(payload, "parent")
     _set_placement(ctx, local_name(payload.name), payload.parent)
+
+
+def take_local_times(ctx: EffectContext) -> None:
+    payload = ctx.payload
+    assert isinstance(payload, LocalTimesChanged)
+    ctx.row["mtime"] = payload.mtime
 
 
 def conflict_copy_name(name: str, now: float, taken: Callable[[str], bool] | None = None) -> str:
@@ -626,6 +660,7 @@ EFFECTS: Mapping[str, Callable[[EffectContext], None]] = {
     "cancel_upload": cancel_upload,
     "cancel_delete": cancel_delete,
     "take_local_placement": take_local_placement,
+    "take_local_times": take_local_times,
     "move_aside": move_aside,
     "record_server_placement": record_server_placement,
     "complete_move": complete_move,

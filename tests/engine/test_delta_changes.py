@@ -174,7 +174,7 @@ def test_the_echo_of_our_own_upload_and_mkdir_changes_nothing(tmp_path: Path) ->
                         await synced(loop)
                     remote_state = entry(reply)
                     assert isinstance(remote_state, RemoteState)
-                    done = UploadSucceeded(remote=remote_state, snapshot_seq=seq)
+                    done = UploadSucceeded(remote=remote_state, snapshot_seq=seq, sent_mtime=None)
                     await ctx.store.write(
                         lambda m: m.finish_job(job.id, JobReport("succeeded"), done)
                     )

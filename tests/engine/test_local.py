@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -290,5 +291,87 @@ def test_set_times_is_kept_and_a_later_write_moves_it_on(tmp_path: Path) -> None
                 assert m.row("/t.txt")["mtime"] == 1_000_000.0
                 await quiet(m)
                 assert m.row("/t.txt")["mode"] == 0o600
+
+        trio.run(main)
+
+
+def _server_mtime(m: Mount, path: str) -> float:
+    drive = m.server.graph.drive
+    item = drive.resolve(drive.root_id, [part for part in path.split("/") if part])
+    assert item.fs_modified is not None
+    return datetime.fromisoformat(item.fs_modified.replace("Z", "+00:00")).timestamp()
+
+
+def test_a_utime_of_items_the_server_has_reaches_it_and_outlives_the_echo(tmp_path: Path) -> None:
+    """``touch -d`` of a GHOST file and of a folder: a move carries the times (no download),
+    and the delta echo that follows leaves them as the user set them."""
+    with served(tmp_path / "fake") as server:
+        drive = server.graph.drive
+        folder = drive.create_folder(drive.root_id, "d")
+        drive.put_bytes(folder.id, "a.txt", b"ghost")
+
+        async def main() -> None:
+            async with mounted(server, tmp_path / "cache") as m:
+                await quiet(m)
+                await m.local.set_times(m.ino("/d/a.txt"), mtime=1_000_000.25)
+                await m.local.set_times(m.ino("/d"), mtime=2_000_000.5)
+                assert [m.row(p)["state"] for p in ("/d/a.txt", "/d")] == ["GHOST", "HYDRATED"]
+                assert events(m, m.ino("/d"))[-1] == "local_times_changed"
+                await quiet(m)  # the moves went, and a delta sync brought their echo back
+                assert m.row("/d/a.txt")["mtime"] == 1_000_000.25
+                assert m.row("/d")["mtime"] == 2_000_000.5
+                assert _server_mtime(m, "/d/a.txt") == pytest.approx(1_000_000.25, abs=1e-3)
+                assert _server_mtime(m, "/d") == pytest.approx(2_000_000.5, abs=1e-3)
+                assert not m.requests("GET", "/content")  # a time needs no bytes
+                assert (await m.read("/d/a.txt")) == b"ghost"
+
+        trio.run(main)
+
+
+def test_a_folder_filled_then_timed_keeps_its_time_as_rsync_leaves_it(tmp_path: Path) -> None:
+    """rsync and ``cp -a`` set a folder's mtime after filling it, often while its mkdir is
+    still on its way: the time reaches the server and the echoes of the mkdir and of the
+    children's uploads do not take it back."""
+    with served(tmp_path / "fake") as server:
+
+        async def main() -> None:
+            async with mounted(server, tmp_path / "cache", with_config(upload_idle_delay=0)) as m:
+                await quiet(m)
+                early = await m.mkdir("/early")  # timed while its mkdir may be in flight
+                await m.write("/early/x.txt", b"x")
+                await m.local.set_times(early, mtime=1_500_000.0)
+                late = await m.mkdir("/late")  # timed after its mkdir was answered
+                await m.write("/late/y.txt", b"y")
+                await m.engine.outbox.drain()
+                await m.local.set_times(late, mtime=1_600_000.75)
+                await quiet(m)
+                for path, wanted in (("/early", 1_500_000.0), ("/late", 1_600_000.75)):
+                    assert m.row(path)["mtime"] == wanted
+                    assert _server_mtime(m, path) == pytest.approx(wanted, abs=1e-3)
+
+        trio.run(main)
+
+
+def test_new_content_from_elsewhere_brings_its_own_time_over_a_pending_utime(
+    tmp_path: Path,
+) -> None:
+    """The user touched a file; before the move that carries the time went, another device
+    saved new bytes: the new version's time wins, and the move does not put ours on it."""
+    with served(tmp_path / "fake") as server:
+        drive = server.graph.drive
+        item, _ = drive.put_bytes(drive.root_id, "n.txt", b"old")
+
+        async def main() -> None:
+            config = with_config(upload_idle_delay=3600)  # the move waits: quiet never comes
+            async with mounted(server, tmp_path / "cache", config) as m:
+                await quiet(m)
+                await m.local.set_times(m.ino("/n.txt"), mtime=1_000_000.0)
+                drive.replace_content(item.id, drive.write_blob(b"newer bytes"), if_match=None)
+                await m.engine.delta.sync()
+                theirs = _server_mtime(m, "/n.txt")
+                assert m.row("/n.txt")["mtime"] == pytest.approx(theirs, abs=1e-3)
+                await m.engine.outbox.drain()  # draining skips the idle delay
+                assert _server_mtime(m, "/n.txt") == pytest.approx(theirs, abs=1e-3)
+                assert (await m.read("/n.txt")) == b"newer bytes"
 
         trio.run(main)

@@ -242,11 +242,11 @@ class Child:
         if job.kind == "delete":
             payload = DeleteConfirmed()
         elif job.kind == "move":
-            payload = MoveSucceeded(remote=reply)
+            payload = MoveSucceeded(remote=reply, sent_mtime=None)
         else:
             reply = replace(reply, hash=None if snapshot is None else snapshot.hash)
             # As the engine does: the sequence the upload sent, or for a mkdir the folder's.
-            payload = UploadSucceeded(remote=reply, snapshot_seq=seq)
+            payload = UploadSucceeded(remote=reply, snapshot_seq=seq, sent_mtime=None)
         self.flights.append(Flight(job.id, job.kind, payload))
         return f"start {job.id} {journaled}"
 

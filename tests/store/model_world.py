@@ -31,6 +31,7 @@ from onemount.store.events import (
     LocalModified,
     LocalOverwritten,
     LocalRenamed,
+    LocalTimesChanged,
     MoveSucceeded,
     NameCollided,
     Payload,
@@ -290,11 +291,14 @@ class _Guards(Mapping[str, bool]):
             return False
         return self._remote().hash == item.cached
 
-    def placement_changed_since_sent(self) -> bool:
+    def attributes_changed_since_sent(self) -> bool:
         item, remote = self.item, self._remote()
         assert item is not None
         if isinstance(self.payload, UploadSucceeded) and item.remote_id is not None:
             return False  # an upload by id carries no placement
+        sent = getattr(self.payload, "sent_mtime", None)
+        if sent is not None and sent != item.mtime:
+            return True
         return remote.name != item.name or self.world.ino_of(remote.parent_id) != item.parent
 
 
@@ -511,11 +515,18 @@ class World:
     def _server_metadata(self, item: Item, remote: RemoteState) -> None:
         """eTag, cTag, hash, and what getattr shows unless local bytes are pending; the server's
         placement; the row's own placement unless a move of ours is pending."""
+        new_content = not item.folder and (remote.ctag, remote.hash) != (
+            item.ctag,
+            item.remote_hash,
+        )
         item.etag, item.ctag, item.remote_hash = remote.etag, remote.ctag, remote.hash
         if not item.changes:
             item.size = remote.size
-            if remote.mtime is not None:
-                item.mtime = remote.mtime
+            # the user's utime waits for its move; new content brings its own time
+            if remote.mtime is not None and (new_content or "move" not in item.jobs):
+                # a server that keeps whole seconds of our time gives back ours
+                ours = item.mtime is not None and remote.mtime == float(int(item.mtime))
+                item.mtime = item.mtime if ours else remote.mtime
         self._server_placement(item, remote)
         if "move" not in item.jobs:
             item.name, item.parent = remote.name, item.remote_parent
@@ -542,6 +553,10 @@ class World:
     def do_take_local_placement(self, item: Item, p: Payload) -> None:
         assert isinstance(p, LocalRenamed)
         item.name, item.parent = p.name, p.parent
+
+    def do_take_local_times(self, item: Item, p: Payload) -> None:
+        assert isinstance(p, LocalTimesChanged)
+        item.mtime = p.mtime
 
     def do_move_aside(self, item: Item, _p: Payload) -> None:
         assert item.parent is not None
@@ -992,10 +1007,13 @@ class Server:
         self._changed(item.id)
         return item
 
-    def move(self, item_id: str, parent: str, name: str) -> ServerItem:
+    def move(self, item_id: str, parent: str, name: str, mtime: float | None) -> ServerItem:
+        """PATCH of name, parent and ``fileSystemInfo`` (the times a utime gave)."""
         assert self.free(parent, name, item_id) and parent not in (item_id, *self.subtree(item_id))
         item = self.items[item_id]
         item.parent, item.name, item.etag = parent, name, self._next("e")
+        if mtime is not None:
+            item.mtime = mtime
         self._changed(item_id)
         return item
 

@@ -159,7 +159,12 @@ def test_an_exchanged_id_is_followed_within_the_page(tmp_path: Path) -> None:
         tmp_path,
         _local_file,
         [
-            Event(6, UploadSucceeded(remote=remote("srv-6", "draft.md", "d"), snapshot_seq=1)),
+            Event(
+                6,
+                UploadSucceeded(
+                    remote=remote("srv-6", "draft.md", "d"), snapshot_seq=1, sent_mtime=None
+                ),
+            ),
             Event("srv-6", changed("srv-6", "final.md", "d")),
             Event(None, appeared("k", "k", "d")),
         ],
@@ -172,7 +177,12 @@ def test_the_id_given_up_in_an_exchange_is_unknown_later_in_the_page(tmp_path: P
         local_id = manager.conn.execute("SELECT item_id FROM items WHERE ino = 6").fetchone()[0]
         return [
             Event(local_id, modified(size=2)),  # prefetched by its local id
-            Event(6, UploadSucceeded(remote=remote("srv-6", "draft.md", "d"), snapshot_seq=2)),
+            Event(
+                6,
+                UploadSucceeded(
+                    remote=remote("srv-6", "draft.md", "d"), snapshot_seq=2, sent_mtime=None
+                ),
+            ),
             Event(local_id, modified(size=3)),  # names nothing now: ABSENT
         ]
 

@@ -36,6 +36,7 @@ from onemount.store.events import (
     LocalModified,
     LocalOverwritten,
     LocalRenamed,
+    LocalTimesChanged,
     MoveSucceeded,
     NameCollided,
     Payload,
@@ -204,7 +205,7 @@ def _payload(t: TransitionSpec, v: dict[str, bool], name: str) -> Payload:
         ctag = ("c-new" if changed else "c0") if file else None
         remote = _remote(name, v, hash=digest if file else None, ctag=ctag)
         return RemoteChanged(remote=remote, writers=v["has_writers"])
-    placed = f"{name}-elsewhere" if v["placement_changed_since_sent"] else name
+    placed = f"{name}-elsewhere" if v["attributes_changed_since_sent"] else name
     builders: dict[str, Payload] = {
         "hydrate_requested": HydrateRequested(),
         "hydrate_succeeded": HydrateSucceeded(
@@ -215,10 +216,12 @@ def _payload(t: TransitionSpec, v: dict[str, bool], name: str) -> Payload:
         "local_modified": LocalModified(size=11, mtime=6.0, cached_hash=None),
         "local_overwritten": LocalOverwritten(size=0, mtime=6.0, cached_hash=None),
         "local_renamed": LocalRenamed(parent=ROOT_INODE, name=f"{name}-renamed"),
+        "local_times_changed": LocalTimesChanged(mtime=7.5),
         "local_deleted": LocalDeleted(),
         "upload_succeeded": UploadSucceeded(
             remote=_remote(placed, v, hash="h-local" if file else None, id=f"id-{name}"),
             snapshot_seq=2 if v["changed_during_upload"] else 3,
+            sent_mtime=None,
         ),
         "upload_failed": UploadFailed(failure=failure()),
         "upload_conflicted": UploadConflicted(
@@ -240,7 +243,7 @@ def _payload(t: TransitionSpec, v: dict[str, bool], name: str) -> Payload:
                 hash=("h-local" if v["matches_arrival"] else "h-theirs") if file else None,
             )
         ),
-        "move_succeeded": MoveSucceeded(remote=_remote(placed, v, hash=None)),
+        "move_succeeded": MoveSucceeded(remote=_remote(placed, v, hash=None), sent_mtime=None),
         "writers_closed": WritersClosed(),
     }
     return builders[t.event]

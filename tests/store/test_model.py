@@ -70,6 +70,7 @@ from onemount.store.events import (
     LocalModified,
     LocalOverwritten,
     LocalRenamed,
+    LocalTimesChanged,
     MoveSucceeded,
     Payload,
     RemoteAppeared,
@@ -120,6 +121,7 @@ class Flight:
     gen: int
     reply: RemoteState | None
     seq: int
+    sent_mtime: float | None  # the mtime the create or move gave the server
 
 
 class StoreMachine(RuleBasedStateMachine):
@@ -247,6 +249,12 @@ class StoreMachine(RuleBasedStateMachine):
         parent = data.draw(st.sampled_from(self._visible(folders=True)))
         self._local(item.ino, LocalRenamed(parent=parent, name=name))
 
+    @precondition(lambda self: self._items())
+    @rule(data=st.data(), mtime=st.sampled_from([7.0, 8.5]))
+    def touch_local(self, data: st.DataObject, mtime: float) -> None:
+        """utime: ``touch -d``, ``cp -p``, ``rsync -t``."""
+        self._local(self._draw(data, self._items()).ino, LocalTimesChanged(mtime=mtime))
+
     @precondition(lambda self: self._files())
     @rule(
         data=st.data(),
@@ -348,8 +356,9 @@ class StoreMachine(RuleBasedStateMachine):
             name = server.items[item].name if data.draw(st.booleans(), label="keep") else name
             below = {item, *server.subtree(item)}
             parent = data.draw(st.sampled_from([f for f in server.folders() if f not in below]))
+            touched = data.draw(st.sampled_from([None, 1001.0]), label="mtime")
             if server.free(parent, name, item):
-                server.move(item, parent, name)
+                server.move(item, parent, name, touched)
         elif what == "write" and server.items[item].kind == "file":
             server.write(item, content, data.draw(st.integers(10, 12), label="size"), 1000.0)
         elif what == "delete" and len(items) > 3:  # a tree emptied has nothing to collide
@@ -517,7 +526,8 @@ class StoreMachine(RuleBasedStateMachine):
             job.snapshot_seq, job.snapshot_hash = item.seq, item.content
         assert self.store.start_job(intent, snapshot) == "UPLOADING"
         job.state = "UPLOADING"
-        flight = Flight(ino, kind, intent, job.gen, self._send(item, kind), item.seq)
+        sent_mtime = None if kind == "delete" else item.mtime
+        flight = Flight(ino, kind, intent, job.gen, self._send(item, kind), item.seq, sent_mtime)
         self.flights.append(flight)
         return flight
 
@@ -531,7 +541,7 @@ class StoreMachine(RuleBasedStateMachine):
             return None
         if kind == "move":
             assert item.remote_id is not None and target is not None
-            return self.server.move(item.remote_id, target, item.name).state()
+            return self.server.move(item.remote_id, target, item.name, item.mtime).state()
         if item.remote_id is None:
             assert target is not None
             sent = self.server.create(
@@ -554,14 +564,16 @@ class StoreMachine(RuleBasedStateMachine):
             payload = DeleteConfirmed()
         elif flight.kind == "move":
             assert flight.reply is not None
-            payload = MoveSucceeded(remote=flight.reply)
+            payload = MoveSucceeded(remote=flight.reply, sent_mtime=flight.sent_mtime)
         elif data.draw(st.integers(0, 3), label="fails") == 0:
             # Refused for good after the server took the bytes: the reply was lost.
             report = JobReport("permanent_error", error="refused for good")
             payload = UploadFailed(failure=failure())
         else:
             assert flight.reply is not None
-            payload = UploadSucceeded(remote=flight.reply, snapshot_seq=flight.seq)
+            payload = UploadSucceeded(
+                remote=flight.reply, snapshot_seq=flight.seq, sent_mtime=flight.sent_mtime
+            )
 
         def on_model(world: World) -> None:
             item = world.items.get(flight.ino)

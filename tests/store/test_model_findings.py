@@ -37,7 +37,9 @@ def test_a_late_job_outcome_never_lands_on_another_items_job(manager: StateManag
     manager.fire(first.ino, LocalDeleted())  # the user deleted it meanwhile: the job goes
     other = manager.fire(None, created("y.txt", size=2))
     manager.start_job(_intent(manager, other.ino), Snapshot(seq=1, hash="hy", size=2))
-    reply = UploadSucceeded(remote=remote("S1", "x.txt", hash="hx", size=1), snapshot_seq=1)
+    reply = UploadSucceeded(
+        remote=remote("S1", "x.txt", hash="hx", size=1), snapshot_seq=1, sent_mtime=None
+    )
     with pytest.raises(JobGone):
         manager.finish_job(sent, JobReport("succeeded"), reply)
     row = q.get(manager.conn, other.ino)

@@ -105,7 +105,10 @@ def test_inode_survives_rename_upload_id_exchange_and_restart(db_path: Path) -> 
     local = manager.fire(None, created("new.txt"))
     assert local.item_id.startswith("local:")
     manager.fire(
-        local.ino, UploadSucceeded(remote=remote("SERVER1", "new.txt", hash=None), snapshot_seq=1)
+        local.ino,
+        UploadSucceeded(
+            remote=remote("SERVER1", "new.txt", hash=None), snapshot_seq=1, sent_mtime=None
+        ),
     )
     manager.fire("SERVER1", LocalRenamed(parent=ROOT_INODE, name="renamed.txt"))
     manager.close()

@@ -86,7 +86,9 @@ def upload(manager: StateManager, ino: int, reply_id: str, *, hash: str = "h-our
     kind = "folder" if found["kind"] == "folder" else "file"
     reply = remote(reply_id, str(found["name"]), hash=hash, kind=kind)
     manager.finish_job(
-        intent, JobReport("succeeded"), UploadSucceeded(remote=reply, snapshot_seq=seq)
+        intent,
+        JobReport("succeeded"),
+        UploadSucceeded(remote=reply, snapshot_seq=seq, sent_mtime=None),
     )
 
 
@@ -126,7 +128,9 @@ def test_case01_a_rename_while_the_create_is_in_flight_is_sent_after_it(
     manager.fire(draft.ino, LocalRenamed(parent=ROOT_INODE, name="final.txt"))
     reply = remote("S1", "draft.txt", hash="h")  # the server created what the request carried
     manager.finish_job(
-        intent, JobReport("succeeded"), UploadSucceeded(remote=reply, snapshot_seq=seq)
+        intent,
+        JobReport("succeeded"),
+        UploadSucceeded(remote=reply, snapshot_seq=seq, sent_mtime=None),
     )
     assert row(manager, draft.ino)["name"] == "final.txt"
     assert pending(manager, draft.ino) == {"move"}
@@ -217,7 +221,9 @@ def test_case04_delta_reporting_our_own_new_file_before_its_reply(manager: State
     assert len(q.children(manager.conn, ROOT_INODE)) == 1
     reply = remote("P", "photo.jpg", hash="h-photo")
     manager.finish_job(
-        intent, JobReport("succeeded"), UploadSucceeded(remote=reply, snapshot_seq=seq)
+        intent,
+        JobReport("succeeded"),
+        UploadSucceeded(remote=reply, snapshot_seq=seq, sent_mtime=None),
     )
     assert row(manager, mine.ino)["state"] == "HYDRATED"
 
@@ -273,7 +279,9 @@ def test_case05_the_echo_of_our_upload_is_not_a_conflict(manager: StateManager) 
     assert row(manager, item.ino)["state"] == "DIRTY_LOCAL"
     reply = remote("A", "a.txt", hash="v2-ours", ctag="c2")
     manager.finish_job(
-        intent, JobReport("succeeded"), UploadSucceeded(remote=reply, snapshot_seq=seq)
+        intent,
+        JobReport("succeeded"),
+        UploadSucceeded(remote=reply, snapshot_seq=seq, sent_mtime=None),
     )
     assert row(manager, item.ino)["state"] == "HYDRATED"
     assert row(manager, item.ino)["cached_hash"] == "v2-ours"
@@ -324,7 +332,9 @@ def test_case06_bytes_written_during_an_upload_stay_dirty(manager: StateManager)
     manager.fire(item.ino, modified())  # a write after the snapshot
     reply = remote("A", "a.txt", hash="h-old")
     manager.finish_job(
-        intent, JobReport("succeeded"), UploadSucceeded(remote=reply, snapshot_seq=seq)
+        intent,
+        JobReport("succeeded"),
+        UploadSucceeded(remote=reply, snapshot_seq=seq, sent_mtime=None),
     )
     assert row(manager, item.ino)["state"] == "DIRTY_LOCAL"
     assert pending(manager, item.ino) == {"upload"}
@@ -399,7 +409,11 @@ def test_case09_a_child_waits_for_its_parents_mkdir(manager: StateManager) -> No
     assert kinds == {(folder.ino, "mkdir")}  # the child's upload is not ready
     reply = remote("NEW", "new", kind="folder")
     manager.start_job(mkdir)
-    manager.finish_job(mkdir, JobReport("succeeded"), UploadSucceeded(remote=reply, snapshot_seq=1))
+    manager.finish_job(
+        mkdir,
+        JobReport("succeeded"),
+        UploadSucceeded(remote=reply, snapshot_seq=1, sent_mtime=None),
+    )
     assert {(j.ino, j.kind) for j in ready_jobs(manager.conn, NOW)} == {(child.ino, "upload")}
 
 
@@ -585,7 +599,9 @@ def test_case04_the_early_echo_of_a_renamed_create_goes_through_the_spec(
     assert len(q.children(manager.conn, ROOT_INODE)) == 2
     reply = remote("S", "draft.txt", hash="h")
     manager.finish_job(
-        intent, JobReport("succeeded"), UploadSucceeded(remote=reply, snapshot_seq=seq)
+        intent,
+        JobReport("succeeded"),
+        UploadSucceeded(remote=reply, snapshot_seq=seq, sent_mtime=None),
     )
     assert [r["ino"] for r in q.children(manager.conn, ROOT_INODE)] == [mine.ino]
     journal = manager.conn.execute(

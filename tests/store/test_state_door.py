@@ -48,7 +48,9 @@ def test_a_refused_event_changes_nothing(manager: StateManager) -> None:
     fired = manager.fire(None, appeared("f", "a.txt"))
     journal = manager.conn.execute("SELECT count(*) FROM journal").fetchone()
     with pytest.raises(InvalidTransition):
-        manager.fire(fired.ino, UploadSucceeded(remote=remote("f", "a.txt"), snapshot_seq=0))
+        manager.fire(
+            fired.ino, UploadSucceeded(remote=remote("f", "a.txt"), snapshot_seq=0, sent_mtime=None)
+        )
     assert manager.conn.execute("SELECT count(*) FROM journal").fetchone() == journal
     row = get(manager.conn, fired.ino)
     assert row is not None and row["state"] == "GHOST"
@@ -61,7 +63,9 @@ def test_a_failing_batch_rolls_back_every_event_and_the_cursor(manager: StateMan
         manager.fire_batch(
             [
                 Event(None, appeared("a", "a")),
-                Event("a", UploadSucceeded(remote=remote("a", "a"), snapshot_seq=0)),
+                Event(
+                    "a", UploadSucceeded(remote=remote("a", "a"), snapshot_seq=0, sent_mtime=None)
+                ),
             ],
             delta_cursor="c1",
         )

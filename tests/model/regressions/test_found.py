@@ -97,7 +97,7 @@ def test_a_folder_merged_with_one_made_there_keeps_the_name_it_has_there() -> No
     Another device makes folder b.txt; before a sync brings it, B.TXT is made here. The mkdir
     gets 409, the occupant is a folder, so the two merge (right: one item). But the merge is
     recorded as our create succeeding with the occupant as the reply; its name (b.txt) is not
-    the row's (B.TXT), placement_changed_since_sent holds, and a move PATCHes the other
+    the row's (B.TXT), attributes_changed_since_sent holds, and a move PATCHes the other
     device's folder to B.TXT. The model (and the spec: adopt_remote_identity, "the row takes its
     id ... and placement") keeps b.txt and shows it here. Fixed in OutboxWorker._name_taken: a
     mkdir meeting a folder ingests it as an arrival, so the spec's name_collided adopts it."""
