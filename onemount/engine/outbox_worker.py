@@ -746,7 +746,7 @@ class OutboxWorker:
         sent_mtime = None if times is None else float(row["mtime"])
         try:
             reply = await client.move(
-                remote_id, name=name, parent_id=parent, times=times, if_match=row["etag"]
+                remote_id, name=name, parent_id=parent, times=times, if_match=_current_tag(row)
             )
         except PreconditionFailed:
             await self._refresh(remote_id)
@@ -840,6 +840,14 @@ class OutboxWorker:
             await self._ingest([RemoteDeletion(id=remote_id)])
             return
         await self._ingest([remote_state(current)])
+
+
+def _current_tag(row: dict[str, Any]) -> str | None:
+    """The eTag of the server's current version of the item: in a conflict, the version kept
+    beside ours (the row's own is the base both sides started from, which the server has
+    moved past: an If-Match on it would be refused every time)."""
+    kept = row["conflict_remote_etag"]
+    return str(kept) if kept not in (None, "unknown") else row["etag"]
 
 
 def file_times(mtime: float | None) -> FileTimes | None:

@@ -16,6 +16,7 @@ import trio
 
 from onemount.engine.conflicts import Keep
 from onemount.engine.errors import EngineError
+from onemount.store import ROOT_INODE
 from tests.engine.bytes_support import (
     Mount,
     assert_trees_equal,
@@ -133,5 +134,28 @@ def test_a_file_open_for_writing_waits_and_resolution_then_refused(tmp_path: Pat
         with pytest.raises(EngineError) as refused:
             await m.engine.conflicts.resolve(ino, "local")
         assert refused.value.errno == errno.EINVAL  # not in conflict any more
+
+    run(tmp_path, body)
+
+
+def test_a_file_in_conflict_can_be_renamed_and_touched_and_the_server_follows(
+    tmp_path: Path,
+) -> None:
+    """The move of an item in conflict goes to the server's current version (If-Match on the
+    version kept beside ours, not on the base both sides started from, which would be
+    refused every time); resolving afterwards keeps both the name and the contents."""
+
+    async def body(m: Mount) -> None:
+        ino = await conflicted(m, policy=None)
+        await m.local.rename(ROOT_INODE, "notes.txt", ROOT_INODE, "renamed.txt", noreplace=True)
+        await m.local.set_times(ino, mtime=1_234_567.0)
+        await quiet(m)
+        assert [r.status for r in m.requests("PATCH", "/items/")] == [200]
+        assert m.drive.read_all(m.remote_id("/renamed.txt")) == THEIRS
+        assert m.row("/renamed.txt")["state"] == "CONFLICT"
+        await m.engine.conflicts.resolve(ino, "local")
+        await quiet(m)
+        assert (await assert_trees_equal(m))["/renamed.txt"] == OURS
+        assert m.row("/renamed.txt")["mtime"] == 1_234_567.0
 
     run(tmp_path, body)

@@ -375,3 +375,20 @@ def test_new_content_from_elsewhere_brings_its_own_time_over_a_pending_utime(
                 assert (await m.read("/n.txt")) == b"newer bytes"
 
         trio.run(main)
+
+
+def test_a_utime_of_the_drive_root_is_kept_here_and_queues_nothing(tmp_path: Path) -> None:
+    """``rsync -a src/ mount/`` sets the times of ``.``: Graph does not let the root change,
+    so nothing is queued that would be refused or retried forever."""
+    with served(tmp_path / "fake") as server:
+
+        async def main() -> None:
+            async with mounted(server, tmp_path / "cache") as m:
+                await quiet(m)
+                await m.local.set_times(ROOT_INODE, mtime=1_000_000.0)
+                assert m.row("/")["mtime"] == 1_000_000.0
+                assert m.engine.pending_changes() == 0
+                await quiet(m)
+                assert not m.requests("PATCH", "/items/")
+
+        trio.run(main)
