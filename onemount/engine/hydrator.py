@@ -237,7 +237,11 @@ class Hydrator:
 
         Readable means: complete in ``content/<ino>`` (a cached state), or written to the
         partial file of the download in progress (read it with :meth:`pread` right after this
-        returns, before any ``await``). Raises ContentOffline, HydrationFailed, CacheFull or
+        returns, before any ``await``). A range that reaches the end of the file waits for the
+        whole download to be verified against the server's hash and kept (HYDRATED): a reader
+        never sees the end of bytes a stale or damaged download brought, and once ``cat`` has
+        read a file, its ``user.onemount.state`` says HYDRATED (not HYDRATING for the
+        milliseconds of the fsync and the commit). Raises ContentOffline, HydrationFailed, CacheFull or
         HydrationTimedOut (after ``timeout`` seconds).
         """
         await self._wait(ino, offset + size, timeout)
@@ -264,10 +268,11 @@ class Hydrator:
             partial = download.partial
             if (
                 end is not None
+                and end < download.expected
                 and partial is not None
-                and download.have >= min(end, download.expected)
+                and download.have >= end
             ):
-                return
+                return  # the end of the file waits for the commit (see wait_for)
             with trio.move_on_at(deadline):
                 await download.changed.wait()
                 continue

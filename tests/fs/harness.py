@@ -170,11 +170,3 @@ class Mount:
 
 def xattr(path: Path, name: str) -> str:
     return os.getxattr(path, name).decode()
-
-
-def hydrated(path: Path) -> str:
-    """``path``'s state once a download in progress has committed: an open for writing waits
-    for all of a file's bytes (and changes nothing when nothing is written)."""
-    with path.open("r+b"):
-        pass
-    return xattr(path, "user.onemount.state")

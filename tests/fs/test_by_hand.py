@@ -77,11 +77,8 @@ def test_the_sequence_in_the_issue(tmp_path: Path, fake_process: dict[str, str])
         assert os.getxattr(welcome, "user.onemount.state") == b"GHOST"
         shown = subprocess.run(["cat", str(welcome)], capture_output=True, check=True).stdout
         assert shown.startswith(b"Welcome")
-        # cat is served as the bytes arrive; the download commits (hash, fsync) just after.
-        # An open for writing waits for that commit (the engine's contract): the event to
-        # wait on here, where a person typing the next command never sees the difference.
-        with welcome.open("r+b"):
-            pass
+        # The end of a file is served once its download is verified and kept: the state
+        # read right after cat is HYDRATED, exactly as the issue's sequence shows it.
         assert os.getxattr(welcome, "user.onemount.state") == b"HYDRATED"
 
         (od / "written here.txt").write_text("a new file, written through the mount\n")
