@@ -241,8 +241,8 @@ class Hydrator:
         whole download to be verified against the server's hash and kept (HYDRATED): a reader
         never sees the end of bytes a stale or damaged download brought, and once ``cat`` has
         read a file, its ``user.onemount.state`` says HYDRATED (not HYDRATING for the
-        milliseconds of the fsync and the commit). Raises ContentOffline, HydrationFailed, CacheFull or
-        HydrationTimedOut (after ``timeout`` seconds).
+        milliseconds of the fsync and the commit). Raises ContentOffline, HydrationFailed,
+        CacheFull or HydrationTimedOut (after ``timeout`` seconds).
         """
         await self._wait(ino, offset + size, timeout)
 
