@@ -170,3 +170,10 @@ class Mount:
 
 def xattr(path: Path, name: str) -> str:
     return os.getxattr(path, name).decode()
+
+
+def hydrated(path: Path) -> str:
+    """``path`` read to its end, as ``cat`` does, and its state then: the end of a file is
+    served once its download is verified and kept, so a GHOST is HYDRATED here."""
+    path.read_bytes()
+    return xattr(path, "user.onemount.state")
