@@ -206,7 +206,11 @@ class OutboxWorker:
                 with trio.move_on_at(wake_at):
                     await woken.wait()
                 self._woken = trio.Event()
-                if woken.is_set() and self.completed == looked:
+                if not woken.is_set():
+                    # A retry came due (or a job's quiet time passed): the buffer, kept
+                    # between looks, does not hold a job that was not due when it was read.
+                    self._requery = True
+                elif self.completed == looked:
                     await self._gather()  # woken by a change, not by a worker set free
 
     async def _gather(self) -> None:
