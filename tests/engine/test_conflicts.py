@@ -150,7 +150,8 @@ def test_a_file_in_conflict_can_be_renamed_and_touched_and_the_server_follows(
         await m.local.rename(ROOT_INODE, "notes.txt", ROOT_INODE, "renamed.txt", noreplace=True)
         await m.local.set_times(ino, mtime=1_234_567.0)
         await quiet(m)
-        assert [r.status for r in m.requests("PATCH", "/items/")] == [200]
+        patches = [r.status for r in m.requests("PATCH", "/items/")]
+        assert patches and set(patches) == {200}  # never a 412 against the old base
         assert m.drive.read_all(m.remote_id("/renamed.txt")) == THEIRS
         assert m.row("/renamed.txt")["state"] == "CONFLICT"
         await m.engine.conflicts.resolve(ino, "local")
