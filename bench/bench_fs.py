@@ -36,6 +36,7 @@ client's baseline download goes through the same tunnel.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -414,10 +415,23 @@ class Results:
 
     seconds: dict[tuple[str, str], float]
     load: dict[tuple[str, str], float] = field(default_factory=dict)
+    failed: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def time(self, measure: str, side: str, work: Callable[[], object]) -> None:
-        """Run ``work`` once, keeping its wall-clock seconds and the 1-minute load after."""
-        self.seconds[(measure, side)] = _timed(work)
+        """Run ``work`` once, keeping its wall-clock seconds and the 1-minute load after.
+
+        A peer that fails a measure (rclone's mount once answered a ``cp -r`` with EIO) has
+        that row recorded as failed, and the run goes on: a whole run must not be lost to
+        another program's error. onemount's own failures, and native disk's, end the run.
+        """
+        try:
+            self.seconds[(measure, side)] = _timed(work)
+        except (subprocess.CalledProcessError, OSError) as exc:
+            if side in ("native", "onemount"):
+                raise
+            self.failed[(measure, side)] = str(exc)
+            print(f"# fs {measure}: {side} failed: {exc}", flush=True)
+            self.seconds[(measure, side)] = math.nan
         self.load[(measure, side)] = os.getloadavg()[0]
 
     def figure(
@@ -434,6 +448,8 @@ class Results:
         """A rate figure: ``work`` units done in each side's seconds."""
         load, baseline_load = self.load[(measure, side)], self.load[(measure, baseline)]
         loads = f"load {load:.1f}, {baseline} {baseline_load:.1f}"
+        if (measure, side) in self.failed:
+            note = f"FAILED: {self.failed[(measure, side)]}"
         return Figure(
             name=f"fs {measure}: {side}",
             unit=unit,
