@@ -202,18 +202,15 @@ class GraphClient:
             body["parentReference"] = {"id": parent_id}
         if not body:
             raise ValueError("move needs a new name or a new parent")
-        if times is not None and times.as_json():
-            body["fileSystemInfo"] = times.as_json()
-        request = Request("PATCH", self._item_path(item_id), headers=_if_match(if_match), json=body)
-        return parse_item(await self.core.call_json(lambda: request))
+        if times is not None and (stamps := times.as_json()):
+            body["fileSystemInfo"] = stamps
+        return await self._patch(item_id, body, if_match)
 
     async def set_times(
         self, item_id: str, times: FileTimes, *, if_match: str | None = None
     ) -> DriveItem:
         """Set the item's ``fileSystemInfo`` times (a simple PUT cannot carry them)."""
-        body = {"fileSystemInfo": times.as_json()}
-        request = Request("PATCH", self._item_path(item_id), headers=_if_match(if_match), json=body)
-        return parse_item(await self.core.call_json(lambda: request))
+        return await self._patch(item_id, {"fileSystemInfo": times.as_json()}, if_match)
 
     async def delete(self, item_id: str, *, if_match: str | None = None) -> None:
         """Delete (to the recycle bin); with ``if_match``, only that version of the item."""
@@ -221,6 +218,12 @@ class GraphClient:
         await self.core.call(lambda: request)
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    async def _patch(
+        self, item_id: str, body: dict[str, object], if_match: str | None
+    ) -> DriveItem:
+        request = Request("PATCH", self._item_path(item_id), headers=_if_match(if_match), json=body)
+        return parse_item(await self.core.call_json(lambda: request))
 
     async def _get(self, url: str) -> object:
         return await self.core.call_json(lambda: Request("GET", url))

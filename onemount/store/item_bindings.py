@@ -321,9 +321,7 @@ def _placement_is_local(ctx: EffectContext) -> bool:
 
 def _take_server_metadata(ctx: EffectContext, remote: RemoteState, *, placement: bool) -> None:
     row = ctx.row
-    new_content = row["kind"] == "file" and (
-        remote.ctag != row["ctag"] or remote.hash != row["remote_hash"]
-    )
+    new_content = content_changed(ctx.guards)  # read before the row takes the new tags
     row["etag"], row["ctag"], row["remote_hash"] = remote.etag, remote.ctag, remote.hash
     if not row["has_local_changes"]:
         # size and mtime are what getattr shows; while local changes are pending they describe
